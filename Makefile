@@ -1,0 +1,33 @@
+# The two commands that matter: `make demo` and `make test`. Both work on a fresh machine.
+.PHONY: demo test env-up env-down env-status lint fmt unit e2e build
+
+demo:        ## bring up the local environment and show it
+	e2e/demo
+
+test:        ## all tests: lint, unit, then end-to-end against the real local environment
+	e2e/run-tests
+
+env-up:      ## start micro Ceph + local Kubernetes (idempotent)
+	e2e/env up
+
+env-down:    ## stop them
+	e2e/env down
+
+env-status:
+	e2e/env status
+
+build:
+	cargo build --workspace
+
+fmt:
+	cargo fmt --all
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+unit:        ## unit tests only (no environment needed)
+	cargo test --workspace
+
+e2e:         ## tests that need the environment (brings it up if needed)
+	e2e/env up >/dev/null && . $$(e2e/env path) && cargo test --workspace -- --ignored

@@ -1,0 +1,7 @@
+//! rbox-core: the storage core of rbox-operator.
+//!
+//! - [`rados`]: a small safe wrapper over librados' C API (through the `ceph` crate's raw FFI).
+//! - [`backend`]: the object-store contract, with librados and in-memory implementations.
+
+pub mod backend;
+pub mod rados;
