@@ -17,12 +17,16 @@ free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }
 
-# Wait until a command succeeds, up to $1 seconds.
+# Wait until a command succeeds, up to $1 seconds. Exit status 2 from the command means
+# "will never succeed" (e.g. the daemon died) and stops the wait at once.
 wait_for() {
   local secs=$1; shift
-  local end=$((SECONDS + secs))
-  until "$@" >/dev/null 2>&1; do
-    if (( SECONDS >= end )); then return 1; fi
+  local end=$((SECONDS + secs)) rc
+  while true; do
+    rc=0; "$@" >/dev/null 2>&1 || rc=$?
+    (( rc == 0 )) && return 0
+    (( rc == 2 )) && return 1
+    (( SECONDS >= end )) && return 1
     sleep 0.3
   done
 }

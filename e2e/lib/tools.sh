@@ -17,9 +17,25 @@ declare -A TOOL_BIN_NAME=(
   [go.etcd.io/etcd/etcdctl/v3]=etcdctl
 )
 
+# Version stamps (the Go module versions, so `kubectl version` and `helm version` tell the truth).
+module_version() { awk -v m="$2" '{for (i = 1; i < NF; i++) if ($i == m && $(i+1) ~ /^v/) {print $(i+1); exit}}' "$E2E_ROOT/tools/$1/go.mod"; }
+tool_ldflags() {
+  local set=$1 v
+  case "$set" in
+    kubernetes)
+      v=$(module_version kubernetes k8s.io/kubernetes)
+      local minor=${v#v1.}; minor=${minor%%.*}
+      local p=k8s.io/component-base/version
+      echo "-X $p.gitVersion=$v -X $p.gitMajor=1 -X $p.gitMinor=$minor -X $p.gitTreeState=clean" ;;
+    helm)
+      v=$(module_version helm helm.sh/helm/v4)
+      echo "-X helm.sh/helm/v4/internal/version.version=$v" ;;
+  esac
+}
+
 tool_dir() {
   local set=$1 hash
-  hash=$(cat "$E2E_ROOT/tools/$set/go.mod" "$E2E_ROOT/tools/$set/go.sum" | sha256sum | cut -c1-12)
+  hash=$(cat "$E2E_ROOT/tools/$set/go.mod" "$E2E_ROOT/tools/$set/go.sum" "$E2E_ROOT/lib/tools.sh" | sha256sum | cut -c1-12)
   echo "$RBOX_CACHE/tools/$set-$hash"
 }
 
@@ -35,7 +51,7 @@ build_tool_set() {
     export GOTOOLCHAIN=local GOFLAGS=-mod=readonly
     for pkg in ${TOOL_PKGS[$set]}; do
       local name=${TOOL_BIN_NAME[$pkg]:-${pkg##*/}}
-      go build -trimpath -ldflags='-s -w' -o "$tmp/$name" "$pkg"
+      go build -trimpath -ldflags="-s -w $(tool_ldflags "$set")" -o "$tmp/$name" "$pkg"
     done
   ) || { rm -rf "$tmp"; die "building $set failed"; }
   touch "$tmp/.complete"
