@@ -11,6 +11,8 @@ use crate::backend::{WriteOp, WriteStep};
 /// completion, so those slots live here, boxed.
 pub(crate) struct CWriteOp {
     pub(crate) raw: ffi::rados_write_op_t,
+    // Boxed on purpose: librados keeps these addresses, and a Vec may move its elements.
+    #[allow(clippy::vec_box)]
     pub(crate) cmp_rvals: Vec<Box<libc::c_int>>,
     pub(crate) mtime: Option<libc::time_t>,
 }
