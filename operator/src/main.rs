@@ -1,6 +1,8 @@
 //! rbox-operator: reconciles MailCluster, MailPool and DovecotFleet resources.
 
+// Modules live in lib.rs (so they are testable and shared with integration tests).
 use clap::{Parser, Subcommand};
+use rbox_operator::run;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -15,13 +17,17 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the operator (watches MailCluster, MailPool and DovecotFleet resources).
+    Run(run::RunArgs),
     /// Print the version and exit.
     Version,
 }
 
-fn main() -> anyhow::Result<()> {
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
+        Command::Run(args) => run::run(args).await?,
         Command::Version => println!("rbox-operator {}", env!("CARGO_PKG_VERSION")),
     }
     Ok(())

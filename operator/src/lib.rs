@@ -1,0 +1,5 @@
+//! rbox-operator as a library: the binary (`main.rs`) only parses the command line.
+//! Register new modules here, not in `main.rs`.
+
+pub mod run;
+pub mod runtime;

@@ -1,0 +1,109 @@
+//! `rbox-operator run`: the long-running operator process.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::Args;
+use kube::Client;
+use tokio_util::sync::CancellationToken;
+
+use crate::runtime::health::{self, Readiness};
+use crate::runtime::leader::{self, LeaderConfig};
+use crate::runtime::metrics::Metrics;
+use crate::runtime::shutdown;
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Address for /metrics, /healthz and /readyz.
+    #[arg(long, env = "RBOX_METRICS_ADDR", default_value = "0.0.0.0:8080")]
+    pub metrics_addr: SocketAddr,
+    /// Namespace of the leader-election Lease (the operator's own namespace).
+    #[arg(long, env = "RBOX_LEADER_NAMESPACE", default_value = "rbox-system")]
+    pub leader_namespace: String,
+    /// Name of the leader-election Lease.
+    #[arg(
+        long,
+        env = "RBOX_LEADER_LEASE",
+        default_value = "rbox-operator-leader"
+    )]
+    pub leader_lease: String,
+    /// This replica's identity in the Lease (defaults to the pod / host name).
+    #[arg(long, env = "POD_NAME")]
+    pub identity: Option<String>,
+    /// Run without leader election (a single replica, e.g. on a laptop).
+    #[arg(long, env = "RBOX_NO_LEADER_ELECTION")]
+    pub no_leader_election: bool,
+    /// Log as JSON lines instead of human-readable text.
+    #[arg(long, env = "RBOX_LOG_JSON")]
+    pub log_json: bool,
+}
+
+pub async fn run(args: RunArgs) -> anyhow::Result<()> {
+    init_tracing(args.log_json);
+    let shutdown = shutdown::on_signal();
+    let metrics = Metrics::new();
+    let ready = Readiness::default();
+    let client = Client::try_default().await?;
+
+    let server = tokio::spawn(health::serve(
+        args.metrics_addr,
+        metrics.clone(),
+        ready.clone(),
+        shutdown.clone(),
+    ));
+    let work = |token: CancellationToken| {
+        controllers(client.clone(), metrics.clone(), ready.clone(), token)
+    };
+    let result = if args.no_leader_election {
+        work(shutdown.clone()).await;
+        Ok(())
+    } else {
+        let identity = args.identity.clone().unwrap_or_else(default_identity);
+        let cfg = LeaderConfig {
+            namespace: args.leader_namespace.clone(),
+            lease_name: args.leader_lease.clone(),
+            identity,
+            lease_duration: Duration::from_secs(15),
+            grace: Duration::from_secs(5),
+        };
+        ready.set_ready(true);
+        leader::run_as_leader(client.clone(), cfg, metrics.clone(), shutdown.clone(), work).await
+    };
+    shutdown.cancel();
+    let _ = server.await;
+    result.map_err(Into::into)
+}
+
+/// The controllers, running until `token` is cancelled.
+async fn controllers(
+    _client: Client,
+    _metrics: Metrics,
+    ready: Readiness,
+    token: CancellationToken,
+) {
+    ready.set_ready(true);
+    tracing::info!("controllers started");
+    token.cancelled().await;
+    tracing::info!("controllers stopped");
+}
+
+fn default_identity() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| format!("rbox-operator-{}", std::process::id()))
+}
+
+fn init_tracing(json: bool) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,kube=warn,tower=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}

@@ -1,0 +1,111 @@
+//! Per-object exponential backoff for failed reconciles, reset on success.
+//!
+//! kube-runtime leaves the retry delay to the error policy; a fixed delay either hammers a
+//! broken Ceph or makes a transient fault heal slowly. One object's failures never slow
+//! another object down: the count is kept per object key.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+#[derive(Debug)]
+pub struct Backoff {
+    base: Duration,
+    max: Duration,
+    failures: Mutex<HashMap<String, u32>>,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self::new(Duration::from_secs(2), Duration::from_secs(300))
+    }
+}
+
+impl Backoff {
+    pub fn new(base: Duration, max: Duration) -> Self {
+        Self {
+            base,
+            max,
+            failures: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Record a failure of `key` and return how long to wait before retrying it:
+    /// base · 2^(n-1), capped, plus up to 10 % jitter so many objects failing together do not
+    /// retry in lockstep.
+    pub fn on_failure(&self, key: &str) -> Duration {
+        let n = {
+            let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+            let n = map.entry(key.to_string()).or_insert(0);
+            *n = n.saturating_add(1);
+            *n
+        };
+        let exp = self.base.saturating_mul(1u32 << (n - 1).min(20));
+        let delay = exp.min(self.max);
+        let jitter_ms = (delay.as_millis() as u64 / 10).max(1);
+        delay + Duration::from_millis(pseudo_random(key, n) % jitter_ms)
+    }
+
+    /// Forget the failures of `key` (call after a successful reconcile).
+    pub fn on_success(&self, key: &str) {
+        self.failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key);
+    }
+
+    pub fn failures(&self, key: &str) -> u32 {
+        self.failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(key)
+            .copied()
+            .unwrap_or(0)
+    }
+}
+
+/// Cheap deterministic jitter (no RNG dependency needed for spreading retries).
+fn pseudo_random(key: &str, n: u32) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    key.hash(&mut h);
+    n.hash(&mut h);
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0)
+        .hash(&mut h);
+    h.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grows_exponentially_caps_and_resets_per_key() {
+        let b = Backoff::new(Duration::from_secs(1), Duration::from_secs(10));
+        let d: Vec<Duration> = (0..6).map(|_| b.on_failure("ns/a")).collect();
+        for (got, want) in d.iter().zip([1u64, 2, 4, 8, 10, 10]) {
+            let want = Duration::from_secs(want);
+            assert!(
+                *got >= want && *got <= want + want / 10,
+                "{got:?} vs {want:?}"
+            );
+        }
+        // Another object is unaffected.
+        assert_eq!(b.on_failure("ns/b").as_secs(), 1);
+        b.on_success("ns/a");
+        assert_eq!(b.failures("ns/a"), 0);
+        assert_eq!(b.on_failure("ns/a").as_secs(), 1);
+        assert_eq!(b.failures("ns/b"), 1);
+    }
+
+    #[test]
+    fn never_overflows() {
+        let b = Backoff::new(Duration::from_secs(3600), Duration::from_secs(300));
+        for _ in 0..100 {
+            assert!(b.on_failure("k") <= Duration::from_secs(330));
+        }
+    }
+}

@@ -1,0 +1,192 @@
+//! Prometheus metrics of the operator (served on `/metrics`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ControllerLabels {
+    pub controller: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ErrorLabels {
+    pub controller: String,
+    pub category: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CephCallLabels {
+    /// The mon command prefix or rbox-core operation (never an object name: bounded cardinality).
+    pub call: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PoolLabels {
+    pub namespace: String,
+    pub mailpool: String,
+}
+
+fn latency_histogram() -> Histogram {
+    // 1 ms … ~33 s
+    Histogram::new(exponential_buckets(0.001, 2.0, 16))
+}
+
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Arc<Registry>,
+    pub reconciles: Family<ControllerLabels, Counter>,
+    pub reconcile_errors: Family<ErrorLabels, Counter>,
+    pub reconcile_duration: Family<ControllerLabels, Histogram, fn() -> Histogram>,
+    pub ceph_call_duration: Family<CephCallLabels, Histogram, fn() -> Histogram>,
+    pub canary_latency: Family<PoolLabels, Histogram, fn() -> Histogram>,
+    pub canary_failures: Family<PoolLabels, Counter>,
+    pub is_leader: Gauge,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("rbox_operator");
+        let reconciles = Family::<ControllerLabels, Counter>::default();
+        let reconcile_errors = Family::<ErrorLabels, Counter>::default();
+        let reconcile_duration =
+            Family::<ControllerLabels, Histogram, fn() -> Histogram>::new_with_constructor(
+                latency_histogram,
+            );
+        let ceph_call_duration =
+            Family::<CephCallLabels, Histogram, fn() -> Histogram>::new_with_constructor(
+                latency_histogram,
+            );
+        let canary_latency =
+            Family::<PoolLabels, Histogram, fn() -> Histogram>::new_with_constructor(
+                latency_histogram,
+            );
+        let canary_failures = Family::<PoolLabels, Counter>::default();
+        let is_leader = Gauge::default();
+        registry.register(
+            "reconciles",
+            "Reconciles run, by controller",
+            reconciles.clone(),
+        );
+        registry.register(
+            "reconcile_errors",
+            "Failed reconciles, by controller and error category",
+            reconcile_errors.clone(),
+        );
+        registry.register(
+            "reconcile_duration_seconds",
+            "Reconcile duration",
+            reconcile_duration.clone(),
+        );
+        registry.register(
+            "ceph_call_duration_seconds",
+            "Duration of Ceph calls, by call",
+            ceph_call_duration.clone(),
+        );
+        registry.register(
+            "canary_latency_seconds",
+            "Round trip of the storage canary (save, read, verify, expunge)",
+            canary_latency.clone(),
+        );
+        registry.register(
+            "canary_failures",
+            "Failed storage canaries",
+            canary_failures.clone(),
+        );
+        registry.register(
+            "leader",
+            "1 while this replica holds the leader lease",
+            is_leader.clone(),
+        );
+        Self {
+            registry: Arc::new(registry),
+            reconciles,
+            reconcile_errors,
+            reconcile_duration,
+            ceph_call_duration,
+            canary_latency,
+            canary_failures,
+            is_leader,
+        }
+    }
+
+    pub fn reconciled(&self, controller: &str, took: Duration) {
+        let l = ControllerLabels {
+            controller: controller.to_string(),
+        };
+        self.reconciles.get_or_create(&l).inc();
+        self.reconcile_duration
+            .get_or_create(&l)
+            .observe(took.as_secs_f64());
+    }
+
+    pub fn failed(&self, controller: &str, category: &str) {
+        self.reconcile_errors
+            .get_or_create(&ErrorLabels {
+                controller: controller.to_string(),
+                category: category.to_string(),
+            })
+            .inc();
+    }
+
+    pub fn ceph_call(&self, call: &str, took: Duration) {
+        self.ceph_call_duration
+            .get_or_create(&CephCallLabels {
+                call: call.to_string(),
+            })
+            .observe(took.as_secs_f64());
+    }
+
+    /// The text exposition format.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_and_encodes() {
+        let m = Metrics::new();
+        m.reconciled("mailpool", Duration::from_millis(12));
+        m.failed("mailpool", "ceph_unreachable");
+        m.ceph_call("osd pool create", Duration::from_millis(3));
+        let text = m.encode();
+        assert!(
+            text.contains(r#"rbox_operator_reconciles_total{controller="mailpool"} 1"#),
+            "{text}"
+        );
+        assert!(text.contains(r#"rbox_operator_reconcile_errors_total{controller="mailpool",category="ceph_unreachable"} 1"#), "{text}");
+        assert!(
+            text.contains(
+                r#"rbox_operator_ceph_call_duration_seconds_count{call="osd pool create"} 1"#
+            ),
+            "{text}"
+        );
+        assert!(text.contains("# EOF"));
+    }
+}
