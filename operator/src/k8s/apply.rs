@@ -1,0 +1,63 @@
+//! Server-side apply and status patches, each bounded by [`super::KUBE_TIMEOUT`].
+
+use std::fmt::Debug;
+
+use kube::api::{Patch, PatchParams};
+use kube::{Api, Resource};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::{FIELD_MANAGER, KUBE_TIMEOUT};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    #[error("kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+    #[error("kubernetes API call timed out after {0:?}")]
+    Timeout(std::time::Duration),
+    #[error("object has no name")]
+    NoName,
+}
+
+pub async fn with_timeout<T>(
+    fut: impl Future<Output = Result<T, kube::Error>>,
+) -> Result<T, ApplyError> {
+    match tokio::time::timeout(KUBE_TIMEOUT, fut).await {
+        Ok(r) => r.map_err(ApplyError::from),
+        Err(_) => Err(ApplyError::Timeout(KUBE_TIMEOUT)),
+    }
+}
+
+/// Server-side apply `obj` with our field manager, forcing conflicts (we own what we apply).
+pub async fn apply<K>(api: &Api<K>, obj: &K) -> Result<K, ApplyError>
+where
+    K: Resource + Clone + Debug + Serialize + DeserializeOwned,
+{
+    let name = obj.meta().name.clone().ok_or(ApplyError::NoName)?;
+    with_timeout(api.patch(
+        &name,
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(obj),
+    ))
+    .await
+}
+
+/// Write `status` only when it differs from what the object already has: no status churn,
+/// so an unchanged object reconciles with zero writes. Returns whether a write happened.
+pub async fn patch_status_if_changed<K, S>(
+    api: &Api<K>,
+    name: &str,
+    current: Option<&S>,
+    desired: &S,
+) -> Result<bool, ApplyError>
+where
+    K: Resource + Clone + Debug + DeserializeOwned,
+    S: Serialize + PartialEq,
+{
+    if current == Some(desired) {
+        return Ok(false);
+    }
+    let patch = serde_json::json!({ "status": desired });
+    with_timeout(api.patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))).await?;
+    Ok(true)
+}
