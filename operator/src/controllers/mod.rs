@@ -1,0 +1,3 @@
+//! The controllers and what they share.
+
+pub mod connections;
