@@ -3,7 +3,16 @@
 //! - [`rados`]: a small safe wrapper over librados' C API (through the `ceph` crate's raw FFI).
 //! - [`backend`]: the object-store contract, with librados and in-memory implementations.
 //! - [`format`]: librmb's on-RADOS format, byte for byte (GUIDs, xattrs, `rbox_cfg`, …).
+//! - [`index`]: the pure-RADOS omap index (mailbox list, UID → mail record).
+//! - [`store`]: the async API — save, read, copy, move, expunge, flags, mailboxes, users,
+//!   `rbox_cfg`, fsck/repair, index building, canary.
 
 pub mod backend;
+pub mod error;
 pub mod format;
+pub mod index;
 pub mod rados;
+pub mod store;
+
+pub use error::{Result, StoreError};
+pub use store::{Mailspace, Store, StoreConfig};
