@@ -6,6 +6,7 @@
 //! - [`index`]: the pure-RADOS omap index (mailbox list, UID → mail record).
 //! - [`store`]: the async API — save, read, copy, move, expunge, flags, mailboxes, users,
 //!   `rbox_cfg`, fsck/repair, index building, canary.
+//! - `testsuite` (feature `testsuite`): one behaviour suite for every backend.
 
 pub mod backend;
 pub mod error;
@@ -13,6 +14,8 @@ pub mod format;
 pub mod index;
 pub mod rados;
 pub mod store;
+#[cfg(any(test, feature = "testsuite"))]
+pub mod testsuite;
 
 pub use error::{Result, StoreError};
 pub use store::{Mailspace, Store, StoreConfig};

@@ -15,9 +15,10 @@ use tokio::sync::oneshot;
 use crate::error::{Result, StoreError};
 
 type Waiter<Out> = oneshot::Sender<Result<Out>>;
+type Queue<Item, Out> = Vec<(Item, Waiter<Out>)>;
 
 pub(crate) struct Coalescer<Item, Out> {
-    queues: Mutex<HashMap<String, Vec<(Item, Waiter<Out>)>>>,
+    queues: Mutex<HashMap<String, Queue<Item, Out>>>,
 }
 
 impl<Item, Out> std::fmt::Debug for Coalescer<Item, Out> {

@@ -241,12 +241,13 @@ pub(crate) fn plan_write(limits: &WriteLimits, len: u64, meta: u64) -> Result<Wr
 /// `Exists` when the object id is taken.
 pub(crate) async fn write_new_object(
     backend: &dyn Backend,
+    limits: &WriteLimits,
     loc: &ObjectLocation,
     body: &[u8],
     meta: &EncodedMetadata,
     mtime: SystemTime,
 ) -> Result<(), StoreError> {
-    let plan = plan_write(&backend.write_limits(), body.len() as u64, meta.payload())?;
+    let plan = plan_write(limits, body.len() as u64, meta.payload())?;
     let first = (plan.first as usize).min(body.len());
     let mut op = WriteOp::new().create(true);
     op = if first == body.len() {

@@ -95,9 +95,15 @@ impl FsckReport {
             .filter(|f| !matches!(f.kind, FindingKind::SizeMismatch | FindingKind::TooYoung))
     }
 
-    /// No problem left unrepaired.
+    /// Nothing wrong was found (informational findings aside).
     pub fn is_clean(&self) -> bool {
-        self.repair_errors.is_empty() && self.problems().all(|f| f.action.is_some())
+        self.repair_errors.is_empty() && self.problems().next().is_none()
+    }
+
+    /// Problems that are still there: not repaired, or left alone on purpose (invalid
+    /// metadata is never touched).
+    pub fn unrepaired(&self) -> impl Iterator<Item = &FsckFinding> {
+        self.problems().filter(|f| f.action.is_none())
     }
 
     pub fn count(&self, kind: FindingKind) -> usize {
@@ -736,7 +742,7 @@ impl Mailspace {
             else {
                 continue;
             };
-            let wanted = info.metadata.uid.filter(|&u| u >= 1 && u < u32::MAX);
+            let wanted = info.metadata.uid.filter(|u| (1..u32::MAX).contains(u));
             let clash = wanted.is_some_and(|u| claimed.contains(&(mb, u)));
             let kind = if clash {
                 FindingKind::DuplicateUid
@@ -1032,6 +1038,6 @@ impl Mailspace {
                 Err(e) => return Err(e),
             }
         }
-        Err(last.unwrap_or_else(|| StoreError::MailboxExists(base)))
+        Err(last.unwrap_or(StoreError::MailboxExists(base)))
     }
 }

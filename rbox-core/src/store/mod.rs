@@ -23,7 +23,7 @@ mod users;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::backend::{Backend, ObjectLocation};
+use crate::backend::{Backend, ObjectLocation, WriteLimits};
 use crate::error::Result;
 use crate::format::cfg::{DEFAULT_CFG_OBJECT, RboxConfig};
 use crate::format::namespace::validate_namespace;
@@ -58,6 +58,10 @@ pub struct StoreConfig {
     pub fsck_grace: Duration,
     /// Parallel reads when scanning a namespace.
     pub scan_concurrency: usize,
+    /// Lower the cluster's write limits (never raise them): like upstream's
+    /// `rbox_chunk_size`, and lets tests exercise chunked writes and the size refusal
+    /// against a real cluster without 90 MiB mails.
+    pub write_limits: Option<WriteLimits>,
 }
 
 impl StoreConfig {
@@ -69,6 +73,7 @@ impl StoreConfig {
             recovery_index: false,
             fsck_grace: Duration::from_secs(3600),
             scan_concurrency: 16,
+            write_limits: None,
         }
     }
 }
@@ -202,6 +207,18 @@ impl Mailspace {
 
     pub(crate) fn backend(&self) -> &dyn Backend {
         self.inner.backend.as_ref()
+    }
+
+    /// The backend's write limits, lowered by the store's override.
+    pub(crate) fn write_limits(&self) -> WriteLimits {
+        let b = self.inner.backend.write_limits();
+        match self.inner.config.write_limits {
+            Some(o) => WriteLimits {
+                max_write_size: b.max_write_size.min(o.max_write_size),
+                max_object_size: b.max_object_size.min(o.max_object_size),
+            },
+            None => b,
+        }
     }
 
     pub(crate) fn cfg(&self) -> &RboxConfig {

@@ -242,6 +242,7 @@ impl Mailspace {
             let meta = meta_for(&oid);
             match write_new_object(
                 self.backend(),
+                &self.write_limits(),
                 &self.mail_loc(&oid.to_hex()),
                 body,
                 &meta,
@@ -277,7 +278,7 @@ impl Mailspace {
             ));
         }
         // Refuse oversize mails before touching anything (no UID burned, no object).
-        super::body::plan_write(&self.backend().write_limits(), req.body.len() as u64, 0)?;
+        super::body::plan_write(&self.write_limits(), req.body.len() as u64, 0)?;
 
         let mailbox = self
             .writable_mailbox(&req.mailbox, req.create_mailbox)
@@ -361,7 +362,7 @@ impl Mailspace {
             Err(e) => e,
         };
         match self.index.get_record(&mailbox.guid, span, uid).await {
-            Ok(Some((_, r))) if r.oid == oid => return Ok(()),
+            Ok(Some((_, r))) if r.oid == oid => Ok(()),
             Ok(_) => {
                 let _ = self.backend().remove(&self.mail_loc(&oid.to_hex())).await;
                 Err(err)
