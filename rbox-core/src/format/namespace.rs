@@ -57,6 +57,10 @@ pub fn user_key(user: &str, suffix: &str) -> Result<String, NamespaceError> {
     if user.is_empty() {
         return Err(NamespaceError::EmptyUser);
     }
+    // Surrounding spaces in a user name are a typo, not a different user.
+    if user.trim() != user {
+        return Err(NamespaceError::Whitespace);
+    }
     let key = format!("{user}{suffix}");
     validate_namespace(&key)?;
     if key == CANARY_NAMESPACE {
@@ -106,6 +110,7 @@ mod tests {
             Err(NamespaceError::ControlChar(0))
         ));
         assert_eq!(user_key(" a", "_u"), Err(NamespaceError::Whitespace));
+        assert_eq!(user_key("a ", "_u"), Err(NamespaceError::Whitespace));
         assert!(matches!(
             user_key(&"x".repeat(300), "_u"),
             Err(NamespaceError::TooLong(302))
