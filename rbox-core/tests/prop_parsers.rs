@@ -199,14 +199,14 @@ proptest! {
         ],
     ) {
         let base = RboxConfig::default();
-        match base.apply_updates(&[format!("{key}={value}")]) {
-            Ok(next) => {
-                prop_assert!(KEYS.contains(&key.as_str()));
-                prop_assert_eq!(next.get(&key).unwrap(), value);
-                let json = next.to_json();
-                prop_assert_eq!(RboxConfig::from_json(&json).unwrap(), next);
-            }
-            Err(_) => {}
+        let result = base.apply_updates(&[format!("{key}={value}")]);
+        if !KEYS.contains(&key.as_str()) {
+            prop_assert!(result.is_err(), "unknown key {key:?} accepted");
+        }
+        if let Ok(next) = result {
+            prop_assert_eq!(next.get(&key).unwrap(), value);
+            let json = next.to_json();
+            prop_assert_eq!(RboxConfig::from_json(&json).unwrap(), next);
         }
     }
 
