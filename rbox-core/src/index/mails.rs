@@ -191,7 +191,13 @@ impl Index {
                 if attempt == MAX_CAS_ATTEMPTS {
                     return Err(conflict(format!("records of mailbox {mailbox}")));
                 }
-                let mut op = WriteOp::new().create(false);
+                // Shard 0 is the head: it exists once a UID was handed out, and must not be
+                // re-created if the mailbox was deleted meanwhile. Later shards start empty.
+                let mut op = if shard == 0 {
+                    WriteOp::new().assert_exists()
+                } else {
+                    WriteOp::new().create(false)
+                };
                 for (uid, _) in &batch {
                     op = op.omap_cmp(mail_key(*uid), CmpOp::Eq, Vec::new());
                 }
@@ -218,6 +224,9 @@ impl Index {
                             }
                         }
                         batch = keep;
+                    }
+                    Err(BackendError::NotFound(_)) => {
+                        return Err(StoreError::MailboxNotFound(mailbox.to_hex()));
                     }
                     Err(e) => return Err(e.into()),
                 }

@@ -64,16 +64,27 @@ impl Mailspace {
     /// with `M` and `U` of the destination, other metadata kept (librmb copy semantics);
     /// flags and keywords come from the source's index record.
     pub async fn copy(&self, oid: &str, dest_mailbox: &str) -> Result<SavedMail> {
+        self.copy_to(oid, self, dest_mailbox).await
+    }
+
+    /// Copy a mail into a mailbox of another namespace (another user), as librmb allows.
+    pub async fn copy_to(
+        &self,
+        oid: &str,
+        dest: &Mailspace,
+        dest_mailbox: &str,
+    ) -> Result<SavedMail> {
         let src = self.read(oid).await?;
         let src_record = match self.locate(oid).await {
             Ok(l) => Some(l.record),
             Err(StoreError::NotIndexed(_)) => None,
             Err(e) => return Err(e),
         };
-        let dest = self.writable_mailbox(dest_mailbox, false).await?;
-        let alloc = self.allocate_uid(&dest).await?;
+        let dest_space = dest;
+        let dest = dest_space.writable_mailbox(dest_mailbox, false).await?;
+        let alloc = dest_space.allocate_uid(&dest).await?;
         let uid = alloc.first_uid;
-        let cfg = self.cfg().clone();
+        let cfg = dest_space.cfg().clone();
         let mut meta = src.info.metadata.clone();
         if cfg.is_mail_attribute(MetadataKey::MailboxGuid) {
             meta.mailbox_guid = Some(dest.guid);
@@ -108,7 +119,7 @@ impl Mailspace {
         let received = meta.received.unwrap_or_else(|| unix_secs(src.info.mtime));
         let now = now_secs();
         let encoded = encode_metadata(&cfg, &meta, &keywords);
-        let new_oid = self
+        let new_oid = dest_space
             .write_fresh_object(&src.data, |_| encoded.clone(), now, Guid128::generate())
             .await?;
         let physical = src.data.len() as u64;
@@ -126,10 +137,11 @@ impl Mailspace {
             received,
             saved: now,
         };
-        self.finish_index(&dest, alloc.header.shard_span, uid, record.clone())
+        dest_space
+            .finish_index(&dest, alloc.header.shard_span, uid, record.clone())
             .await?;
-        if self.inner.config.recovery_index {
-            self.append_recovery_index(&new_oid.to_hex()).await;
+        if dest_space.inner.config.recovery_index {
+            dest_space.append_recovery_index(&new_oid.to_hex()).await;
         }
         Ok(SavedMail {
             oid: new_oid,
@@ -145,7 +157,17 @@ impl Mailspace {
 
     /// Move = copy + expunge of the source (what Dovecot does for rbox).
     pub async fn move_mail(&self, oid: &str, dest_mailbox: &str) -> Result<SavedMail> {
-        let saved = self.copy(oid, dest_mailbox).await?;
+        self.move_to(oid, self, dest_mailbox).await
+    }
+
+    /// Move into another namespace.
+    pub async fn move_to(
+        &self,
+        oid: &str,
+        dest: &Mailspace,
+        dest_mailbox: &str,
+    ) -> Result<SavedMail> {
+        let saved = self.copy_to(oid, dest, dest_mailbox).await?;
         self.expunge(oid).await?;
         Ok(saved)
     }

@@ -399,6 +399,22 @@ pub async fn copy_move_expunge(c: Ctx) {
         StoreError::MailNotFound(_)
     ));
     assert_eq!(sp.list_object_ids().await.unwrap().len(), 1);
+    // Across namespaces (another user), as librmb's copy allows.
+    let other = c.space(&store, "other");
+    let their_inbox = other.create_mailbox("INBOX").await.unwrap();
+    let x = sp
+        .copy_to(&moved.oid.to_hex(), &other, "INBOX")
+        .await
+        .unwrap();
+    assert_eq!((x.mailbox, x.uid), (their_inbox.guid, 1));
+    assert_eq!(
+        other.read(&x.oid.to_hex()).await.unwrap().data,
+        OBSERVED_BODY
+    );
+    assert!(matches!(
+        sp.read(&x.oid.to_hex()).await.unwrap_err(),
+        StoreError::MailNotFound(_)
+    ));
 }
 
 pub async fn flags_and_keywords_update_index_and_object(c: Ctx) {
