@@ -569,6 +569,45 @@ mod tests {
         assert_eq!(MailRecord::decode(&v).unwrap(), sample());
     }
 
+    fn hex(s: &str) -> Vec<u8> {
+        s.split_whitespace()
+            .map(|b| u8::from_str_radix(b, 16).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn examples_in_the_spec_decode() {
+        // docs/rbox-index-format.md §3, §4.1, §4.3, byte for byte.
+        let m = MailboxRecord::decode(&hex(
+            "01 00 43 a9 92 65 43 a9 92 65 00 00 00 00 05 00 49 4e 42 4f 58",
+        ))
+        .unwrap();
+        assert_eq!(
+            (m.state, m.uidvalidity, m.created, m.name.as_str()),
+            (MailboxState::Active, 1_704_110_403, 1_704_110_403, "INBOX")
+        );
+        let h = MailboxHeader::decode(&hex(
+            "01 00 77 ba 04 6b 04 00 00 00 09 00 00 00 00 00 00 00 a0 86 01 00",
+        ))
+        .unwrap();
+        assert_eq!(
+            (h.uidvalidity, h.next_uid, h.highest_modseq, h.shard_span),
+            (0x6b04_ba77, 4, 9, SHARD_SPAN)
+        );
+        let doc = "01 0a
+            44 63 a0 10 79 ba 04 6b 86 22 00 00 83 ec c3 75
+            07 00 00 00 00 00 00 00
+            00 01 00 00 00 00 00 00
+            09 01 00 00 00 00 00 00
+            43 a9 92 65 00 00 00 00
+            44 a9 92 65 00 00 00 00
+            00 45 63 a0 10 79 ba 04 6b 86 22 00 00 83 ec c3 75
+            02 00 07 24 4c 61 62 65 6c 31 04 4a 75 6e 6b";
+        let v = hex(doc);
+        assert_eq!(v.len(), 90);
+        assert_eq!(MailRecord::decode(&v).unwrap(), sample());
+    }
+
     #[test]
     fn guid_kinds_round_trip() {
         for g in [
