@@ -106,6 +106,18 @@ impl Store {
         .await
     }
 
+    /// Overwrite this store's config object (replace a malformed one, or converge on a
+    /// desired config).
+    pub async fn write_cfg(&self, cfg: &RboxConfig) -> Result<()> {
+        write_cfg(
+            self.inner.backend.as_ref(),
+            &self.inner.config.mail_pool,
+            &self.inner.config.cfg_object,
+            cfg,
+        )
+        .await
+    }
+
     /// Read the config object as it is now.
     pub async fn read_cfg(&self) -> Result<Option<RboxConfig>> {
         read_cfg(

@@ -136,6 +136,35 @@ impl Mailspace {
         self.finish_mailbox_deletion(&m.guid).await
     }
 
+    /// Remove every object of this namespace, mail and index (`rmb delete -`). Irreversible:
+    /// callers must ask for confirmation. Returns the number of objects removed.
+    pub async fn purge(&self) -> Result<u64> {
+        let mut n = 0;
+        for pool in [&self.inner.config.mail_pool, &self.inner.config.index_pool] {
+            let listed = match self
+                .backend()
+                .list_objects(
+                    pool,
+                    &crate::backend::NamespaceFilter::Only(self.ns.clone()),
+                )
+                .await
+            {
+                Ok(v) => v,
+                Err(crate::backend::BackendError::NotFound(_)) => continue,
+                Err(e) => return Err(e.into()),
+            };
+            for o in listed {
+                let loc = crate::backend::ObjectLocation::new(pool.clone(), self.ns.clone(), o.oid);
+                match self.backend().remove(&loc).await {
+                    Ok(()) => n += 1,
+                    Err(crate::backend::BackendError::NotFound(_)) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+        Ok(n)
+    }
+
     /// Steps of [`Self::delete_mailbox`] after the emptiness check (also used by fsck).
     pub(crate) async fn finish_mailbox_deletion(&self, guid: &Guid128) -> Result<u64> {
         let m = self

@@ -36,7 +36,7 @@ pub use cfg_ops::{create_cfg, read_cfg, update_cfg, write_cfg};
 pub use fsck::{FindingKind, FsckFinding, FsckOptions, FsckReport, IndexBuildReport};
 pub use mailbox_ops::{MailPage, MailboxStatus};
 pub use mutate::{FlagOp, FlagUpdate};
-pub use read::{Mail, MailInfo};
+pub use read::{Found, Mail, MailInfo, ScannedObject};
 pub use save::{SaveRequest, SavedMail};
 
 /// Where and how a [`Store`] works.

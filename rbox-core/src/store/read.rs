@@ -10,7 +10,7 @@ use crate::backend::{BackendError, NamespaceFilter};
 use crate::error::{Result, StoreError};
 use crate::format::guid::Guid128;
 use crate::format::metadata::{MailMetadata, MetadataError, MetadataKey};
-use crate::format::query::QueryTarget;
+use crate::format::query::{Query, QueryTarget, SortKey};
 use crate::index::mailboxes::ListedMailbox;
 use crate::index::{MailRecord, MailboxHeader};
 
@@ -54,6 +54,14 @@ pub struct Mail {
 
 /// An object of a namespace found by a scan, with its metadata (or why it has none).
 pub type ScannedObject = std::result::Result<MailInfo, (String, StoreError)>;
+
+/// What [`Mailspace::find`] returns: matching mails in sort order, and the objects whose
+/// metadata could not be read at all.
+#[derive(Clone, Debug)]
+pub struct Found {
+    pub mails: Vec<MailInfo>,
+    pub errors: Vec<(String, StoreError)>,
+}
 
 /// Where a mail sits in the index.
 #[derive(Clone, Debug)]
@@ -157,6 +165,26 @@ impl Mailspace {
             .collect()
             .await;
         Ok(results.into_iter().flatten().collect())
+    }
+
+    /// `rmb ls <query> <sort>`: scan the namespace, keep the mails matching `query`, sort
+    /// them (ties by object id, so output is stable).
+    pub async fn find(&self, query: &Query, sort: SortKey) -> Result<Found> {
+        let mut mails = Vec::new();
+        let mut errors = Vec::new();
+        for r in self.scan().await? {
+            match r {
+                Ok(i) if query.matches(i.target()) => mails.push(i),
+                Ok(_) => {}
+                Err(e) => errors.push(e),
+            }
+        }
+        mails.sort_by(|a, b| {
+            sort.value(a.target())
+                .cmp(&sort.value(b.target()))
+                .then_with(|| a.oid.cmp(&b.oid))
+        });
+        Ok(Found { mails, errors })
     }
 
     /// Find a mail's index entry through its `M` and `U` xattrs.

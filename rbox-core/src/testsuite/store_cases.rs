@@ -9,7 +9,7 @@ use crate::format::cfg::RboxConfig;
 use crate::format::flags::MailFlags;
 use crate::format::guid::{Guid128, MailGuid};
 use crate::format::metadata::{MailMetadata, MetadataKey};
-use crate::format::query::Query;
+use crate::format::query::{Query, SortKey};
 use crate::store::{FindingKind, FlagOp, FlagUpdate, FsckOptions, Mailspace, SaveRequest, Store};
 
 /// The observed alice UID 3 message (rbox-observed §2.2): 256 bytes, 9 LFs.
@@ -650,6 +650,10 @@ pub async fn cfg_object_create_update(c: Ctx) {
             .unwrap_err(),
         StoreError::Cfg(_)
     ));
+    // … which write_cfg replaces.
+    store.write_cfg(&RboxConfig::default()).await.unwrap();
+    let fixed = Store::open(c.backend.clone(), c.config()).await.unwrap();
+    assert_eq!(fixed.cfg(), &RboxConfig::default());
 }
 
 pub async fn zero_byte_object_reads_as_expunged(c: Ctx) {
@@ -991,6 +995,18 @@ pub async fn scan_and_query(c: Ctx) {
     assert_eq!(pick("B=Drafts").len(), 1);
     let foreign = infos.iter().find(|i| i.oid == "foreign").unwrap();
     assert!(!foreign.metadata.missing_for_index().is_empty());
+    // find = scan + query + sort.
+    let found = sp
+        .find(&Query::parse("-").unwrap(), SortKey::RecvDate)
+        .await
+        .unwrap();
+    assert!(found.errors.is_empty());
+    let order: Vec<Option<i64>> = found.mails.iter().map(|m| m.metadata.received).collect();
+    assert_eq!(order, vec![None, Some(1_000_000_000), Some(OBSERVED_R)]);
+    // purge = rmb delete -: every object of the namespace, mail and index.
+    assert!(sp.purge().await.unwrap() >= 3);
+    assert!(sp.list_object_ids().await.unwrap().is_empty());
+    assert!(sp.list_mailboxes().await.unwrap().is_empty());
 }
 
 pub async fn set_attribute(c: Ctx) {
