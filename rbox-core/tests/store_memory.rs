@@ -446,3 +446,29 @@ async fn store_open_reads_cfg_and_reports_a_missing_pool() {
     let c = store.canary().await.unwrap();
     assert_eq!(c.namespace, rbox_core::format::namespace::CANARY_NAMESPACE);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_deferred_insert_is_reported_by_flush_and_repaired_by_fsck() {
+    let b = Arc::new(MemoryBackend::with_pools(&[MAIL, INDEX]));
+    let mut config = StoreConfig::new(MAIL, INDEX);
+    config.index_write_behind = true;
+    config.fsck_grace = Duration::ZERO;
+    let store = Store::with_cfg(b.clone(), config, RboxConfig::default());
+    let sp = store.namespace("alice_u").unwrap();
+    sp.create_mailbox("INBOX").await.unwrap();
+    b.fail_matching(
+        is_record_insert,
+        BackendError::Timeout("osd".into()),
+        Some(1),
+    );
+    let saved = sp.save(SaveRequest::new("INBOX", body(1))).await.unwrap();
+    let err = store.flush().await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::IndexWriteFailed { ref oid, .. } if *oid == saved.oid.to_hex()),
+        "{err:?}"
+    );
+    store.flush().await.unwrap();
+    // The acknowledged body is kept (never removed in write-behind mode) and fsck indexes it.
+    assert!(assert_consistent(&sp, Some(&saved.oid.to_hex())).await);
+    assert_eq!(sp.indexed(&saved.oid.to_hex()).await.unwrap().1, saved.uid);
+}

@@ -76,6 +76,7 @@ impl Mailspace {
 
     pub async fn rename_mailbox(&self, old: &str, new: &str) -> Result<MailboxStatus> {
         let m = self.index.rename_mailbox(old, new).await?;
+        self.forget_mailbox(&m.guid);
         let h = self.index.header(&m.guid).await?;
         Ok(MailboxStatus::new(m, h))
     }
@@ -139,6 +140,13 @@ impl Mailspace {
     /// Remove every object of this namespace, mail and index (`rmb delete -`). Irreversible:
     /// callers must ask for confirmation. Returns the number of objects removed.
     pub async fn purge(&self) -> Result<u64> {
+        self.inner
+            .mailboxes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|(ns, _), _| ns != &self.ns);
+        self.inner
+            .drop_leases(&format!("{}/{}/", self.inner.config.index_pool, self.ns));
         let mut n = 0;
         for pool in [&self.inner.config.mail_pool, &self.inner.config.index_pool] {
             let listed = match self
@@ -167,6 +175,7 @@ impl Mailspace {
 
     /// Steps of [`Self::delete_mailbox`] after the emptiness check (also used by fsck).
     pub(crate) async fn finish_mailbox_deletion(&self, guid: &Guid128) -> Result<u64> {
+        self.forget_mailbox(guid);
         let m = self
             .index
             .set_mailbox_state(guid, MailboxState::Deleting)

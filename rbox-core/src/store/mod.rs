@@ -20,15 +20,16 @@ mod read;
 mod save;
 mod users;
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use crate::backend::{Backend, ObjectLocation, WriteLimits};
-use crate::error::Result;
+use crate::error::{Result, StoreError};
 use crate::format::cfg::{DEFAULT_CFG_OBJECT, RboxConfig};
 use crate::format::namespace::validate_namespace;
 use crate::index::mails::Allocation;
-use crate::index::{HeaderCache, Index, MailRecord};
+use crate::index::{HeaderCache, Index, ListedMailbox, MailRecord};
 use batch::Coalescer;
 
 pub use canary::{CanaryReport, CanaryStep};
@@ -58,6 +59,15 @@ pub struct StoreConfig {
     pub fsck_grace: Duration,
     /// Parallel reads when scanning a namespace.
     pub scan_concurrency: usize,
+    /// UIDs a process may allocate ahead of need and hand out to its next saves within
+    /// [`UID_LEASE_TTL`] (0 = allocate exactly what is needed). Unused ones become gaps;
+    /// across processes, UIDs may then be indexed slightly out of order.
+    pub uid_prefetch: u32,
+    /// Return from saves and copies once the body is written and insert the index record
+    /// in the background (group-committed). Crash-safe like the synchronous path (body
+    /// first); the record becomes visible a moment later. Call [`Store::flush`] before
+    /// relying on the index. Off by default.
+    pub index_write_behind: bool,
     /// Lower the cluster's write limits (never raise them): like upstream's
     /// `rbox_chunk_size`, and lets tests exercise chunked writes and the size refusal
     /// against a real cluster without 90 MiB mails.
@@ -73,6 +83,8 @@ impl StoreConfig {
             recovery_index: false,
             fsck_grace: Duration::from_secs(3600),
             scan_concurrency: 16,
+            uid_prefetch: 64,
+            index_write_behind: false,
             write_limits: None,
         }
     }
@@ -85,7 +97,15 @@ pub(crate) struct Inner {
     pub(crate) cfg: RboxConfig,
     pub(crate) cfg_present: bool,
     pub(crate) cache: Arc<HeaderCache>,
+    /// Mailbox name → record, per namespace: saves skip two omap reads. A stale entry
+    /// (renamed or deleted elsewhere) fails at UID allocation and is looked up again.
+    pub(crate) mailboxes: Mutex<HashMap<(String, String), ListedMailbox>>,
     pub(crate) alloc_queue: Arc<Coalescer<u32, Allocation>>,
+    /// UIDs allocated ahead, per mailbox queue key.
+    leases: Mutex<HashMap<String, Lease>>,
+    /// Deferred index inserts still running, and the ones that failed.
+    pub(crate) pending: tokio::sync::watch::Sender<usize>,
+    pub(crate) deferred_errors: Mutex<Vec<StoreError>>,
     pub(crate) insert_queue: Arc<Coalescer<(u32, MailRecord), ()>>,
 }
 
@@ -102,9 +122,71 @@ impl Inner {
             cfg,
             cfg_present,
             cache: Arc::new(HeaderCache::default()),
+            mailboxes: Mutex::new(HashMap::new()),
             alloc_queue: Arc::new(Coalescer::default()),
+            leases: Mutex::new(HashMap::new()),
+            pending: tokio::sync::watch::Sender::new(0),
+            deferred_errors: Mutex::new(Vec::new()),
             insert_queue: Arc::new(Coalescer::default()),
         }
+    }
+}
+
+/// How long prefetched UIDs may be handed out after their allocation.
+pub const UID_LEASE_TTL: Duration = Duration::from_secs(5);
+
+#[derive(Debug)]
+struct Lease {
+    next: u32,
+    end: u32,
+    modseq: u64,
+    header: crate::index::MailboxHeader,
+    at: Instant,
+}
+
+impl Inner {
+    /// One UID from the lease of a mailbox, if it has a fresh one left.
+    pub(crate) fn take_lease(&self, key: &str) -> Option<Allocation> {
+        let mut leases = self.leases.lock().unwrap_or_else(|p| p.into_inner());
+        let l = leases.get_mut(key)?;
+        if l.at.elapsed() > UID_LEASE_TTL || l.next >= l.end {
+            leases.remove(key);
+            return None;
+        }
+        let a = Allocation {
+            first_uid: l.next,
+            count: 1,
+            modseq: l.modseq,
+            header: l.header,
+        };
+        l.next += 1;
+        Some(a)
+    }
+
+    /// Keep the `extra` UIDs of an allocation (after the `needed` ones) for later saves.
+    pub(crate) fn put_lease(&self, key: &str, a: Allocation, needed: u32, extra: u32) {
+        let mut leases = self.leases.lock().unwrap_or_else(|p| p.into_inner());
+        if extra == 0 {
+            return;
+        }
+        leases.insert(
+            key.to_string(),
+            Lease {
+                next: a.first_uid + needed,
+                end: a.first_uid + needed + extra,
+                modseq: a.modseq,
+                header: a.header,
+                at: Instant::now(),
+            },
+        );
+    }
+
+    /// Drop the leases of a namespace (its mailboxes changed).
+    pub(crate) fn drop_leases(&self, prefix: &str) {
+        self.leases
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|k, _| !k.starts_with(prefix));
     }
 }
 
@@ -153,6 +235,23 @@ impl Store {
     /// Did the `rbox_cfg` object exist when the store was opened?
     pub fn cfg_present(&self) -> bool {
         self.inner.cfg_present
+    }
+
+    /// Wait until every deferred index insert (`index_write_behind`) is done. Returns the
+    /// first failure since the last flush, if any (the bodies are kept; fsck indexes them).
+    pub async fn flush(&self) -> Result<()> {
+        let mut rx = self.inner.pending.subscribe();
+        // The sender lives in `inner`, so the channel cannot close while we wait.
+        let _ = rx.wait_for(|n| *n == 0).await;
+        let mut errors = self
+            .inner
+            .deferred_errors
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        match errors.drain(..).next() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
     }
 
     /// Names of all pools (`lspools`).
@@ -223,6 +322,36 @@ impl Mailspace {
 
     pub(crate) fn cfg(&self) -> &RboxConfig {
         &self.inner.cfg
+    }
+
+    pub(crate) fn cached_mailbox(&self, name: &str) -> Option<ListedMailbox> {
+        self.inner
+            .mailboxes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&(self.ns.clone(), name.to_string()))
+            .cloned()
+    }
+
+    pub(crate) fn cache_mailbox(&self, mb: &ListedMailbox) {
+        self.inner
+            .mailboxes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert((self.ns.clone(), mb.record.name.clone()), mb.clone());
+    }
+
+    /// Forget cached lookups (and UID leases) of a mailbox (by GUID) in this namespace.
+    pub(crate) fn forget_mailbox(&self, guid: &crate::format::guid::Guid128) {
+        self.inner.drop_leases(&format!(
+            "{}/{}/{}",
+            self.inner.config.index_pool, self.ns, guid
+        ));
+        self.inner
+            .mailboxes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|(ns, _), m| !(ns == &self.ns && &m.guid == guid));
     }
 
     pub(crate) fn mail_loc(&self, oid: &str) -> ObjectLocation {

@@ -81,8 +81,7 @@ impl Mailspace {
             Err(e) => return Err(e),
         };
         let dest_space = dest;
-        let dest = dest_space.writable_mailbox(dest_mailbox, false).await?;
-        let alloc = dest_space.allocate_uid(&dest).await?;
+        let (dest, alloc) = dest_space.mailbox_and_uid(dest_mailbox, false).await?;
         let uid = alloc.first_uid;
         let cfg = dest_space.cfg().clone();
         let mut meta = src.info.metadata.clone();
@@ -138,7 +137,7 @@ impl Mailspace {
             saved: now,
         };
         dest_space
-            .finish_index(&dest, alloc.header.shard_span, uid, record.clone())
+            .index_new_mail(&dest, alloc.header.shard_span, uid, record.clone())
             .await?;
         if dest_space.inner.config.recovery_index {
             dest_space.append_recovery_index(&new_oid.to_hex()).await;

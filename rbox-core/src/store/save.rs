@@ -136,8 +136,8 @@ pub(crate) fn new_mail_metadata(
 }
 
 impl Mailspace {
-    /// The mailbox a write goes to (created on demand when asked).
-    pub(crate) async fn writable_mailbox(&self, name: &str, create: bool) -> Result<ListedMailbox> {
+    /// The mailbox a write goes to (created on demand when asked), uncached.
+    async fn lookup_writable(&self, name: &str, create: bool) -> Result<ListedMailbox> {
         let mb = match self.index.mailbox_by_name(name).await? {
             Some(mb) => mb,
             None if create => match self.index.create_mailbox(name, None).await {
@@ -154,34 +154,76 @@ impl Mailspace {
         if mb.record.state == MailboxState::Deleting {
             return Err(StoreError::MailboxDeleting(name.to_string()));
         }
+        self.cache_mailbox(&mb);
         Ok(mb)
+    }
+
+    /// Resolve a mailbox for writing and allocate one UID in it. A cached mailbox that
+    /// turns out deleted (or being deleted) is looked up once more.
+    pub(crate) async fn mailbox_and_uid(
+        &self,
+        name: &str,
+        create: bool,
+    ) -> Result<(ListedMailbox, Allocation)> {
+        if let Some(mb) = self.cached_mailbox(name) {
+            match self.allocate_uid(&mb).await {
+                Ok(a) => return Ok((mb, a)),
+                Err(StoreError::MailboxNotFound(_) | StoreError::MailboxDeleting(_)) => {
+                    self.forget_mailbox(&mb.guid);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let mb = self.lookup_writable(name, create).await?;
+        let a = self
+            .allocate_uid(&mb)
+            .await
+            .inspect_err(|_| self.forget_mailbox(&mb.guid))?;
+        Ok((mb, a))
     }
 
     fn queue_key(&self, mailbox: &Guid128) -> String {
         format!("{}/{}/{}", self.inner.config.index_pool, self.ns, mailbox)
     }
 
-    /// Allocate UIDs through the mailbox's group-commit queue.
+    /// A UID for one new mail: from this process's lease when it has one, else through the
+    /// mailbox's group-commit queue, which also leases up to `uid_prefetch` extra UIDs for
+    /// the next saves (so a busy mailbox rarely waits for an allocation).
     pub(crate) async fn allocate_uid(&self, mailbox: &ListedMailbox) -> Result<Allocation> {
+        let key = self.queue_key(&mailbox.guid);
+        if let Some(a) = self.inner.take_lease(&key) {
+            return Ok(a);
+        }
         let index = self.index.clone();
         let guid = mailbox.guid;
         let listed = mailbox.clone();
+        let inner = self.inner.clone();
+        let lease_key = key.clone();
         self.inner
             .alloc_queue
             .clone()
-            .submit(self.queue_key(&guid), 1u32, move |counts: Vec<u32>| {
+            .submit(key, 1u32, move |counts: Vec<u32>| {
                 let index = index.clone();
                 let listed = listed.clone();
+                let inner = inner.clone();
+                let lease_key = lease_key.clone();
                 async move {
-                    let total: u32 = counts.iter().sum();
-                    let a = match index.allocate(&guid, &listed.record.name, total).await {
-                        // Listed but headless: a crash after the list entry. Heal it.
-                        Err(StoreError::MailboxNotFound(_)) => {
-                            index.ensure_head(&listed).await?;
-                            index.allocate(&guid, &listed.record.name, total).await?
-                        }
+                    let needed: u32 = counts.iter().sum();
+                    let extra = needed.saturating_mul(4).min(inner.config.uid_prefetch);
+                    let name = &listed.record.name;
+                    let a = match index.allocate(&guid, name, needed + extra).await {
+                        // Listed but headless (a crash after the list entry): heal it, but
+                        // only while the list still has it active.
+                        Err(StoreError::MailboxNotFound(_)) => match index.mailbox(&guid).await? {
+                            Some(m) if m.record.state == MailboxState::Active => {
+                                index.ensure_head(&m).await?;
+                                index.allocate(&guid, name, needed + extra).await?
+                            }
+                            _ => return Err(StoreError::MailboxNotFound(name.clone())),
+                        },
                         other => other?,
                     };
+                    inner.put_lease(&lease_key, a, needed, extra);
                     let mut next = a.first_uid;
                     Ok(counts
                         .into_iter()
@@ -280,10 +322,9 @@ impl Mailspace {
         // Refuse oversize mails before touching anything (no UID burned, no object).
         super::body::plan_write(&self.write_limits(), req.body.len() as u64, 0)?;
 
-        let mailbox = self
-            .writable_mailbox(&req.mailbox, req.create_mailbox)
+        let (mailbox, alloc) = self
+            .mailbox_and_uid(&req.mailbox, req.create_mailbox)
             .await?;
-        let alloc = self.allocate_uid(&mailbox).await?;
         let uid = alloc.first_uid;
         let now = now_secs();
         let received = req.received.unwrap_or(now);
@@ -329,7 +370,7 @@ impl Mailspace {
             received,
             saved,
         };
-        self.finish_index(&mailbox, alloc.header.shard_span, uid, record)
+        self.index_new_mail(&mailbox, alloc.header.shard_span, uid, record)
             .await?;
         if self.inner.config.recovery_index {
             self.append_recovery_index(&oid.to_hex()).await;
@@ -344,6 +385,44 @@ impl Mailspace {
             physical_size: physical,
             virtual_size: virt,
         })
+    }
+
+    /// Index a freshly written body: now, or — with `index_write_behind` — in the
+    /// background, so the save returns after its body op ([`super::Store::flush`] waits for
+    /// those inserts and reports failures; fsck indexes any body whose insert was lost).
+    pub(crate) async fn index_new_mail(
+        &self,
+        mailbox: &ListedMailbox,
+        span: u32,
+        uid: u32,
+        record: MailRecord,
+    ) -> Result<()> {
+        if !self.inner.config.index_write_behind {
+            return self.finish_index(mailbox, span, uid, record).await;
+        }
+        self.inner.pending.send_modify(|n| *n += 1);
+        let me = self.clone();
+        let guid = mailbox.guid;
+        tokio::spawn(async move {
+            let oid = record.oid.to_hex();
+            if let Err(e) = me.insert_record(&guid, span, uid, record).await {
+                tracing::error!(namespace = %me.ns, %oid, uid, error = %e,
+                    "deferred index insert failed; fsck --repair will index the mail");
+                me.inner
+                    .deferred_errors
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(StoreError::IndexWriteFailed {
+                        oid,
+                        error: e.backend().cloned().unwrap_or_else(|| BackendError::Other {
+                            errno: -libc::EIO,
+                            context: e.to_string(),
+                        }),
+                    });
+            }
+            me.inner.pending.send_modify(|n| *n -= 1);
+        });
+        Ok(())
     }
 
     /// Insert the record of a freshly written body. If that fails, check whether it landed

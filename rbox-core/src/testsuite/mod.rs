@@ -197,6 +197,7 @@ suite!(
     store_cases::recovery_index_is_appended,
     store_cases::scan_and_query,
     store_cases::set_attribute,
+    store_cases::write_behind_indexes_after_flush,
 );
 
 #[cfg(test)]
