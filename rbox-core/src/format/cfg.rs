@@ -259,6 +259,12 @@ impl RboxConfig {
                 if value.len() > 255 {
                     return Err(bad(key, "xattr name longer than 255 bytes"));
                 }
+                let mut chars = value.chars();
+                if let (Some(c), None) = (chars.next(), chars.next())
+                    && MetadataKey::from_letter(c).is_some()
+                {
+                    return Err(bad(key, format!("{value:?} is a metadata key name")));
+                }
                 self.storage_metadata_attr = value.into();
             }
             other => return Err(CfgError::UnknownKey(other.to_string())),
@@ -441,6 +447,10 @@ mod tests {
         assert!(cfg.apply_updates(&["rbox_mail_attributes=MGG"]).is_err());
         assert!(cfg.apply_updates(&["rbox_mail_attributes=RZV"]).is_err());
         assert!(cfg.apply_updates(&["user_ns=a\nb"]).is_err());
+        assert!(
+            cfg.apply_updates(&["rbox_storage_metadata_attr=M"])
+                .is_err()
+        );
         let next = cfg
             .apply_updates(&[
                 "user_mapping=true",

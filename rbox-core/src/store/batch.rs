@@ -48,7 +48,7 @@ impl<Item: Send + 'static, Out: Send + 'static> Coalescer<Item, Out> {
         run: F,
     ) -> Result<Out>
     where
-        F: Fn(Vec<Item>) -> Fut + Send + 'static,
+        F: Fn(Vec<Item>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<Vec<Out>>> + Send,
     {
         let (tx, rx) = oneshot::channel();
@@ -78,13 +78,44 @@ impl<Item: Send + 'static, Out: Send + 'static> Coalescer<Item, Out> {
         F: Fn(Vec<Item>) -> Fut,
         Fut: Future<Output = Result<Vec<Out>>>,
     {
+        // If this task dies (a panic in `run`), free the key: queued callers then see a
+        // closed channel instead of waiting for a drainer that no longer exists.
+        struct Release<'a, Item, Out> {
+            queues: &'a Mutex<HashMap<String, Queue<Item, Out>>>,
+            key: &'a str,
+            armed: bool,
+        }
+        impl<Item, Out> Drop for Release<'_, Item, Out> {
+            fn drop(&mut self) {
+                if self.armed {
+                    self.queues
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .remove(self.key);
+                }
+            }
+        }
+        let mut release = Release {
+            queues: &self.queues,
+            key: &key,
+            armed: true,
+        };
+        self.drain_loop(&key, &run).await;
+        release.armed = false;
+    }
+
+    async fn drain_loop<F, Fut>(&self, key: &str, run: &F)
+    where
+        F: Fn(Vec<Item>) -> Fut,
+        Fut: Future<Output = Result<Vec<Out>>>,
+    {
         loop {
             let batch = {
                 let mut q = self.queues.lock().unwrap_or_else(|p| p.into_inner());
-                match q.get_mut(&key) {
+                match q.get_mut(key) {
                     Some(pending) if !pending.is_empty() => std::mem::take(pending),
                     _ => {
-                        q.remove(&key);
+                        q.remove(key);
                         return;
                     }
                 }
@@ -146,6 +177,24 @@ mod tests {
         }
         let n = calls.load(Ordering::SeqCst);
         assert!(n < 50, "50 items took {n} batches");
+    }
+
+    #[tokio::test]
+    async fn a_panicking_batch_frees_its_key() {
+        let c: Arc<Coalescer<u32, u32>> = Arc::new(Coalescer::default());
+        let r = c
+            .submit("k".into(), 1, |_items: Vec<u32>| async {
+                if true {
+                    panic!("bug in a batch");
+                }
+                Ok(vec![])
+            })
+            .await;
+        assert!(r.is_err());
+        let r = c
+            .submit("k".into(), 2, |items: Vec<u32>| async move { Ok(items) })
+            .await;
+        assert_eq!(r.unwrap(), 2, "a later caller gets a new drainer");
     }
 
     #[tokio::test]
