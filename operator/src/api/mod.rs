@@ -1,0 +1,1 @@
+//! The API: `mail.rbox.io/v1alpha1` MailCluster, MailPool and DovecotFleet.

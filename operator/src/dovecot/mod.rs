@@ -1,0 +1,1 @@
+//! Dovecot: the generated `dovecot.conf` (rbox plugin) and its check with `doveconf`.
