@@ -7,6 +7,7 @@ use clap::Args;
 use kube::Client;
 use tokio_util::sync::CancellationToken;
 
+use crate::controllers::Context;
 use crate::runtime::health::{self, Readiness};
 use crate::runtime::leader::{self, LeaderConfig};
 use crate::runtime::metrics::Metrics;
@@ -33,6 +34,10 @@ pub struct RunArgs {
     /// Run without leader election (a single replica, e.g. on a laptop).
     #[arg(long, env = "RBOX_NO_LEADER_ELECTION")]
     pub no_leader_election: bool,
+    /// Watch only this namespace (default: all namespaces). Lets several operators share one
+    /// API server, each with its own namespace (tests do this).
+    #[arg(long, env = "RBOX_WATCH_NAMESPACE")]
+    pub watch_namespace: Option<String>,
     /// Log as JSON lines instead of human-readable text.
     #[arg(long, env = "RBOX_LOG_JSON")]
     pub log_json: bool,
@@ -51,9 +56,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         ready.clone(),
         shutdown.clone(),
     ));
-    let work = |token: CancellationToken| {
-        controllers(client.clone(), metrics.clone(), ready.clone(), token)
-    };
+    let ctx = Context::new(client.clone(), metrics.clone(), args.watch_namespace.clone());
+    let work = |token: CancellationToken| controllers(ctx.clone(), ready.clone(), token);
     let result = if args.no_leader_election {
         work(shutdown.clone()).await;
         Ok(())
@@ -75,15 +79,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
 }
 
 /// The controllers, running until `token` is cancelled.
-async fn controllers(
-    _client: Client,
-    _metrics: Metrics,
-    ready: Readiness,
-    token: CancellationToken,
-) {
+async fn controllers(ctx: Context, ready: Readiness, token: CancellationToken) {
     ready.set_ready(true);
-    tracing::info!("controllers started");
-    token.cancelled().await;
+    tracing::info!(namespace = ?ctx.watch_namespace, "controllers started");
+    crate::controllers::run_all(ctx, token).await;
     tracing::info!("controllers stopped");
 }
 

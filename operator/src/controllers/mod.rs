@@ -1,3 +1,60 @@
 //! The controllers and what they share.
+//!
+//! Each controller lives in its own module and exposes `run(ctx, token)`: a kube-runtime
+//! `Controller` that runs until the token is cancelled. `run_all` starts them side by side.
 
 pub mod connections;
+
+use std::sync::Arc;
+
+use kube::Client;
+use tokio_util::sync::CancellationToken;
+
+use crate::runtime::backoff::Backoff;
+use crate::runtime::metrics::Metrics;
+
+/// What every reconcile can reach. Cheap to clone (everything inside is shared).
+#[derive(Clone, Debug)]
+pub struct Context {
+    pub client: Client,
+    pub metrics: Metrics,
+    /// One librados connection per MailCluster (`namespace/name`).
+    pub connections: Arc<connections::Connections>,
+    pub backoff: Arc<Backoff>,
+    /// Watch only this namespace (`None`: all namespaces).
+    pub watch_namespace: Option<String>,
+}
+
+impl Context {
+    pub fn new(client: Client, metrics: Metrics, watch_namespace: Option<String>) -> Self {
+        Self {
+            client,
+            metrics,
+            connections: Arc::default(),
+            backoff: Arc::new(Backoff::new(
+                std::time::Duration::from_secs(2),
+                std::time::Duration::from_secs(300),
+            )),
+            watch_namespace,
+        }
+    }
+
+    /// An `Api` for kind `K` over the watched namespace (or all namespaces).
+    pub fn watched_api<K>(&self) -> kube::Api<K>
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+        <K as kube::Resource>::DynamicType: Default,
+    {
+        match &self.watch_namespace {
+            Some(ns) => kube::Api::namespaced(self.client.clone(), ns),
+            None => kube::Api::all(self.client.clone()),
+        }
+    }
+}
+
+/// Run every controller until `token` is cancelled.
+pub async fn run_all(ctx: Context, token: CancellationToken) {
+    // Controllers register here as they are written: futures::join!(a::run(..), b::run(..)).
+    let _ = &ctx;
+    token.cancelled().await;
+}
