@@ -14,7 +14,7 @@ use crate::runtime::backoff::Backoff;
 use crate::runtime::metrics::Metrics;
 
 /// What every reconcile can reach. Cheap to clone (everything inside is shared).
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Context {
     pub client: Client,
     pub metrics: Metrics,
@@ -23,6 +23,14 @@ pub struct Context {
     pub backoff: Arc<Backoff>,
     /// Watch only this namespace (`None`: all namespaces).
     pub watch_namespace: Option<String>,
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("watch_namespace", &self.watch_namespace)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Context {
