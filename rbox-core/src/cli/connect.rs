@@ -37,6 +37,9 @@ pub async fn backend(c: &ConnArgs) -> CliResult<Arc<dyn Backend>> {
 pub fn store_config(t: &TargetArgs) -> StoreConfig {
     let mut cfg = StoreConfig::new(t.pool.clone(), t.index_pool.clone());
     cfg.cfg_object = t.cfg_object.clone();
+    // One command saves a mail or two: UIDs prefetched for later saves would only become
+    // gaps when the process exits (bench turns prefetch back on, like a long-lived server).
+    cfg.uid_prefetch = 0;
     cfg
 }
 

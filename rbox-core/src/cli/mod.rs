@@ -75,7 +75,10 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
             cfg::run(backend, &cli.target, c, json).await?;
             return Ok(exit::OK);
         }
-        Command::Bench(a) => config.index_write_behind = a.write_behind,
+        Command::Bench(a) => {
+            config.index_write_behind = a.write_behind;
+            config.uid_prefetch = crate::StoreConfig::new("", "").uid_prefetch;
+        }
         _ => {}
     }
     let store = connect::open(backend, config).await?;
