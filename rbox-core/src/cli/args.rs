@@ -326,7 +326,7 @@ pub enum BenchMode {
     Read,
     /// List the mailbox: through the index, or with --scan the librmb way.
     List,
-    /// Remove the benchmark namespace (needs --yes-i-really-mean-it unless it was generated).
+    /// Remove the benchmark namespace given with -N/-u (needs --yes-i-really-mean-it).
     Cleanup,
 }
 
