@@ -20,7 +20,9 @@ fn yaml_files(dir: &Path) -> BTreeMap<String, String> {
 
 #[test]
 fn chart_crds_are_the_generated_crds() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("root");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("root");
     let generated = yaml_files(&root.join("crds"));
     let chart = yaml_files(&root.join("charts/rbox-operator/crds"));
     assert!(!generated.is_empty(), "crds/ is empty");
