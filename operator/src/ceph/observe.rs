@@ -84,8 +84,8 @@ pub struct ClusterHealth {
     pub fsid: String,
     /// `HEALTH_OK`, `HEALTH_WARN`, `HEALTH_ERR`.
     pub health: String,
-    /// `CODE: message` of each active health check, sorted.
-    pub checks: Vec<String>,
+    /// Active health checks: (code, severity, summary), sorted by code.
+    pub checks: Vec<(String, String, String)>,
     pub bytes_total: u64,
     pub bytes_used: u64,
     pub bytes_avail: u64,
@@ -266,7 +266,7 @@ pub fn parse_df(cmd: &MonCmd, v: &Value) -> Result<BTreeMap<String, PoolUsage>, 
 
 pub fn parse_status(v: &Value) -> ClusterHealth {
     let health = v.get("health").cloned().unwrap_or(Value::Null);
-    let mut checks: Vec<String> = health
+    let mut checks: Vec<(String, String, String)> = health
         .get("checks")
         .and_then(Value::as_object)
         .map(|o| {
@@ -276,7 +276,7 @@ pub fn parse_status(v: &Value) -> ClusterHealth {
                         .pointer("/summary/message")
                         .map(value_string)
                         .unwrap_or_default();
-                    format!("{code}: {msg}")
+                    (code.clone(), str_of(c, "severity"), msg)
                 })
                 .collect()
         })
@@ -448,7 +448,9 @@ mod tests {
             "pgmap": {"bytes_total": 100, "bytes_used": 10, "bytes_avail": 90}
         }));
         assert_eq!(s.health, "HEALTH_WARN");
-        assert_eq!(s.checks, ["POOL_NEARFULL: 1 pool nearfull"]);
+        assert_eq!(s.checks[0].0, "POOL_NEARFULL");
+        assert_eq!(s.checks[0].1, "HEALTH_WARN");
+        assert_eq!(s.checks[0].2, "1 pool nearfull");
         assert_eq!(s.bytes_avail, 90);
         let (states, omap) = parse_pg_states(&json!({"pg_ready": true, "pg_stats": [
             {"state": "active+clean", "stat_sum": {"num_large_omap_objects": 1}},
