@@ -28,6 +28,7 @@ use crate::k8s::events::Events;
 pub const CONTROLLER: &str = "mailcluster";
 const DEADLINE: Duration = Duration::from_secs(60);
 
+#[derive(Debug)]
 pub struct ClusterCtx {
     pub base: Context,
     pub events: Events,
