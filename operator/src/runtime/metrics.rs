@@ -50,6 +50,9 @@ pub struct Metrics {
     pub canary_latency: Family<PoolLabels, Histogram, fn() -> Histogram>,
     pub canary_failures: Family<PoolLabels, Counter>,
     pub is_leader: Gauge,
+    /// Kubernetes API requests of this process (fed from `k8s::write_counter`).
+    pub kube_reads: Gauge,
+    pub kube_writes: Gauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -89,6 +92,18 @@ impl Metrics {
             ceph_writes.clone(),
         );
         let is_leader = Gauge::default();
+        let kube_reads = Gauge::default();
+        let kube_writes = Gauge::default();
+        registry.register(
+            "kube_api_reads",
+            "Kubernetes API reads (GET, list, watch) sent by this process",
+            kube_reads.clone(),
+        );
+        registry.register(
+            "kube_api_writes",
+            "Kubernetes API writes (create, patch, update, delete) sent by this process",
+            kube_writes.clone(),
+        );
         registry.register(
             "reconciles",
             "Reconciles run, by controller",
@@ -134,6 +149,8 @@ impl Metrics {
             canary_latency,
             canary_failures,
             is_leader,
+            kube_reads,
+            kube_writes,
         }
     }
 
