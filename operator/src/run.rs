@@ -48,8 +48,13 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let metrics = Metrics::new();
     let ready = Readiness::default();
     // Every request is counted, so /metrics proves that steady state writes nothing.
-    let (client, counts) = crate::k8s::write_counter::counting_client(kube::Config::infer().await?)?;
-    tokio::spawn(mirror_request_counts(counts, metrics.clone(), shutdown.clone()));
+    let (client, counts) =
+        crate::k8s::write_counter::counting_client(kube::Config::infer().await?)?;
+    tokio::spawn(mirror_request_counts(
+        counts,
+        metrics.clone(),
+        shutdown.clone(),
+    ));
 
     let server = tokio::spawn(health::serve(
         args.metrics_addr,
@@ -99,6 +104,14 @@ async fn mirror_request_counts(
     loop {
         metrics.kube_reads.set(counts.reads() as i64);
         metrics.kube_writes.set(counts.writes() as i64);
+        for write in counts.take_write_log() {
+            let path = write.split_once(' ').map(|(_, p)| p).unwrap_or(&write);
+            let resource = crate::k8s::write_counter::resource_of(path);
+            metrics
+                .kube_writes_by_resource
+                .get_or_create(&crate::runtime::metrics::ResourceLabels { resource })
+                .inc();
+        }
         tokio::select! {
             _ = token.cancelled() => return,
             _ = tokio::time::sleep(Duration::from_millis(500)) => {}

@@ -79,10 +79,13 @@ impl Error {
         matches!(
             self,
             Error::Ceph(CephError::Unreachable(_)) | Error::Connect(_)
-        ) || matches!(self, Error::Store(rbox_core::error::StoreError::Backend(
-            rbox_core::backend::BackendError::Timeout(_)
-                | rbox_core::backend::BackendError::Connection(_)
-        )))
+        ) || matches!(
+            self,
+            Error::Store(rbox_core::error::StoreError::Backend(
+                rbox_core::backend::BackendError::Timeout(_)
+                    | rbox_core::backend::BackendError::Connection(_)
+            ))
+        )
     }
 }
 

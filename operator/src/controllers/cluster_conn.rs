@@ -72,13 +72,20 @@ pub fn rook_mon_host(data: &str) -> Result<String, String> {
         .filter(|a| !a.is_empty())
         .collect();
     if addrs.is_empty() {
-        return Err(format!("no monitor address in {ROOK_MON_ENDPOINTS} data {data:?}"));
+        return Err(format!(
+            "no monitor address in {ROOK_MON_ENDPOINTS} data {data:?}"
+        ));
     }
     Ok(addrs.join(","))
 }
 
 /// Connection options from the spec and the credentials (pure).
-pub fn connect_options(spec: &CephConnection, user: &str, key: Key, mon_host: &str) -> ConnectOptions {
+pub fn connect_options(
+    spec: &CephConnection,
+    user: &str,
+    key: Key,
+    mon_host: &str,
+) -> ConnectOptions {
     ConnectOptions {
         cluster_name: spec.cluster_name.clone(),
         user: user.to_string(),
@@ -129,7 +136,9 @@ pub async fn resolve(ctx: &Context, mc: &MailCluster) -> Result<ConnectInfo, Err
                 .map(|m| m.trim().to_string())
                 .filter(|m| !m.is_empty())
                 .ok_or_else(|| {
-                    Error::Settings(format!("Secret {ns}/{name} has no monitor addresses under key {mk:?}"))
+                    Error::Settings(format!(
+                        "Secret {ns}/{name} has no monitor addresses under key {mk:?}"
+                    ))
                 })?,
             None if ext.monitors.is_empty() => {
                 return Err(Error::Invalid(
@@ -204,8 +213,15 @@ mod tests {
         let text = "[client.admin]\n\tkey = AQAbc==\n\tcaps mon = \"allow *\"\n[client.x]\n key = AQxyz==\n";
         assert_eq!(parse_keyring(text, "client.admin").unwrap().0, "AQAbc==");
         assert_eq!(parse_keyring(text, "client.x").unwrap().0, "AQxyz==");
-        assert!(parse_keyring(text, "client.y").unwrap_err().contains("client.y"));
-        assert_eq!(parse_keyring("AQAbc==\n", "client.admin").unwrap().0, "AQAbc==");
+        assert!(
+            parse_keyring(text, "client.y")
+                .unwrap_err()
+                .contains("client.y")
+        );
+        assert_eq!(
+            parse_keyring("AQAbc==\n", "client.admin").unwrap().0,
+            "AQAbc=="
+        );
         assert!(parse_keyring("  ", "client.admin").is_err());
     }
 

@@ -28,6 +28,12 @@ pub struct CephCallLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResourceLabels {
+    /// e.g. `mailpools/status`, `secrets`.
+    pub resource: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct PoolLabels {
     pub namespace: String,
     pub mailpool: String,
@@ -53,6 +59,7 @@ pub struct Metrics {
     /// Kubernetes API requests of this process (fed from `k8s::write_counter`).
     pub kube_reads: Gauge,
     pub kube_writes: Gauge,
+    pub kube_writes_by_resource: Family<ResourceLabels, Counter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -98,6 +105,12 @@ impl Metrics {
             "kube_api_reads",
             "Kubernetes API reads (GET, list, watch) sent by this process",
             kube_reads.clone(),
+        );
+        let kube_writes_by_resource = Family::<ResourceLabels, Counter>::default();
+        registry.register(
+            "kube_api_writes_by_resource",
+            "Kubernetes API writes by resource (and subresource)",
+            kube_writes_by_resource.clone(),
         );
         registry.register(
             "kube_api_writes",
@@ -151,6 +164,7 @@ impl Metrics {
             is_leader,
             kube_reads,
             kube_writes,
+            kube_writes_by_resource,
         }
     }
 

@@ -59,13 +59,25 @@ async fn reconcile(
         Err(invalid) => {
             // One malformed object must not stop the watch: say so on it and wait for a fix.
             ctx.events
-                .warning(obj.as_ref(), "MalformedObject", "Reconcile", invalid.error.clone())
+                .warning(
+                    obj.as_ref(),
+                    "MalformedObject",
+                    "Reconcile",
+                    invalid.error.clone(),
+                )
                 .await;
             return Ok(Action::await_change());
         }
     };
     let key = object_key(mc);
-    instrumented(&ctx.base, CONTROLLER, &key, DEADLINE, reconcile_cluster(mc, &ctx)).await
+    instrumented(
+        &ctx.base,
+        CONTROLLER,
+        &key,
+        DEADLINE,
+        reconcile_cluster(mc, &ctx),
+    )
+    .await
 }
 
 async fn reconcile_cluster(mc: &MailCluster, ctx: &ClusterCtx) -> Result<Action, Error> {
@@ -112,7 +124,11 @@ async fn observe(ctx: &Context, mc: &MailCluster) -> Result<status::Seen, Error>
     Ok(status::Seen::Connected { health, version })
 }
 
-fn error_policy(obj: Arc<DeserializeGuard<MailCluster>>, _err: &Error, ctx: Arc<ClusterCtx>) -> Action {
+fn error_policy(
+    obj: Arc<DeserializeGuard<MailCluster>>,
+    _err: &Error,
+    ctx: Arc<ClusterCtx>,
+) -> Action {
     let key = match &obj.0 {
         Ok(mc) => object_key(mc),
         Err(i) => format!(

@@ -11,7 +11,10 @@ use crate::k8s::conditions::{Desired, merge};
 /// What a reconcile saw.
 #[derive(Clone, Debug)]
 pub enum Seen {
-    Connected { health: ClusterHealth, version: String },
+    Connected {
+        health: ClusterHealth,
+        version: String,
+    },
     /// Connection or settings failed: (reason, message).
     Failed { reason: String, message: String },
 }
@@ -104,13 +107,21 @@ pub fn build(
                 Desired::new(
                     READY,
                     ready,
-                    if ready { "CephUsable" } else { "CephHealthError" },
+                    if ready {
+                        "CephUsable"
+                    } else {
+                        "CephHealthError"
+                    },
                     summary.clone(),
                 ),
                 Desired::new(
                     DEGRADED,
                     degraded,
-                    if degraded { "CephHealthWarning" } else { "CephHealthy" },
+                    if degraded {
+                        "CephHealthWarning"
+                    } else {
+                        "CephHealthy"
+                    },
                     summary,
                 ),
             ]
@@ -189,19 +200,32 @@ mod tests {
             t("2026-01-01T00:00:00Z"),
         );
         assert_eq!(s.phase, Some(ClusterPhase::Connecting));
-        let c = s.conditions.iter().find(|c| c.type_ == CEPH_CONNECTED).unwrap();
+        let c = s
+            .conditions
+            .iter()
+            .find(|c| c.type_ == CEPH_CONNECTED)
+            .unwrap();
         assert_eq!(c.status, "False");
         assert_eq!(c.reason, "CephUnreachable");
     }
 
     #[test]
     fn warn_is_degraded_but_ready() {
-        let Seen::Connected { mut health, version } = ok(1) else {
+        let Seen::Connected {
+            mut health,
+            version,
+        } = ok(1)
+        else {
             unreachable!()
         };
         health.health = "HEALTH_WARN".into();
         health.checks = vec![("OSD_DOWN".into(), "HEALTH_WARN".into(), "1 osd down".into())];
-        let s = build(None, None, &Seen::Connected { health, version }, t("2026-01-01T00:00:00Z"));
+        let s = build(
+            None,
+            None,
+            &Seen::Connected { health, version },
+            t("2026-01-01T00:00:00Z"),
+        );
         assert_eq!(s.phase, Some(ClusterPhase::Degraded));
         assert!(crate::k8s::conditions::is_true(&s.conditions, DEGRADED));
         assert!(crate::k8s::conditions::is_true(&s.conditions, READY));

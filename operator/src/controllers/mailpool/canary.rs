@@ -64,12 +64,33 @@ mod tests {
             namespace: "ns".into(),
             mailpool: "mp".into(),
         };
-        let ok = run(backend.clone(), ("d", "i"), "rbox_cfg", Duration::from_secs(5), &m, &labels).await;
+        let ok = run(
+            backend.clone(),
+            ("d", "i"),
+            "rbox_cfg",
+            Duration::from_secs(5),
+            &m,
+            &labels,
+        )
+        .await;
         assert!(ok.ok, "{ok:?}");
-        let bad = run(backend, ("missing", "i"), "rbox_cfg", Duration::from_secs(5), &m, &labels).await;
+        let bad = run(
+            backend,
+            ("missing", "i"),
+            "rbox_cfg",
+            Duration::from_secs(5),
+            &m,
+            &labels,
+        )
+        .await;
         assert!(!bad.ok);
         assert!(bad.message.unwrap().contains("canary failed"));
         let text = m.encode();
-        assert!(text.contains("rbox_operator_canary_failures_total{namespace=\"ns\",mailpool=\"mp\"} 1"), "{text}");
+        assert!(
+            text.contains(
+                "rbox_operator_canary_failures_total{namespace=\"ns\",mailpool=\"mp\"} 1"
+            ),
+            "{text}"
+        );
     }
 }

@@ -82,8 +82,11 @@ pub async fn ensure_pools<M: MonClient>(
         } else {
             None
         };
-        let (baseline, restore) =
-            track_parameters(&d.parameters, &to_opt(&mem.managed_parameters), pool_all.as_ref());
+        let (baseline, restore) = track_parameters(
+            &d.parameters,
+            &to_opt(&mem.managed_parameters),
+            pool_all.as_ref(),
+        );
         let plan = plan_pool(
             d,
             &Observed {
@@ -122,9 +125,9 @@ pub async fn ensure_pools<M: MonClient>(
             wait_active(admin, name, Duration::from_secs(60)).await?;
         }
     }
-    let [a, b]: [PoolRecord; 2] = records.try_into().map_err(|_| {
-        Error::Invalid("internal: expected two pool records".into())
-    })?;
+    let [a, b]: [PoolRecord; 2] = records
+        .try_into()
+        .map_err(|_| Error::Invalid("internal: expected two pool records".into()))?;
     Ok([a, b])
 }
 
@@ -243,9 +246,14 @@ pub async fn pool_health<M: MonClient>(
 
 /// Objects that are mail (or user data) in a pool: everything except `rbox_cfg` and the
 /// canary's namespace.
-pub async fn count_mail(backend: &Arc<dyn Backend>, pool: &str, cfg_object: &str) -> Result<usize, Error> {
-    let listed = backend.list_objects(pool, &NamespaceFilter::All).await.map_err(|e| {
-        Error::Store(rbox_core::error::StoreError::Backend(e))
-    })?;
+pub async fn count_mail(
+    backend: &Arc<dyn Backend>,
+    pool: &str,
+    cfg_object: &str,
+) -> Result<usize, Error> {
+    let listed = backend
+        .list_objects(pool, &NamespaceFilter::All)
+        .await
+        .map_err(|e| Error::Store(rbox_core::error::StoreError::Backend(e)))?;
     Ok(crate::ceph::delete::mail_objects(&listed, cfg_object))
 }

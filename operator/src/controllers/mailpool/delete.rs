@@ -28,10 +28,19 @@ fn has_finalizer(mp: &MailPool) -> bool {
     mp.finalizers().iter().any(|f| f == FINALIZER)
 }
 
-async fn set_finalizers(api: &Api<MailPool>, mp: &MailPool, list: Vec<String>) -> Result<(), Error> {
+async fn set_finalizers(
+    api: &Api<MailPool>,
+    mp: &MailPool,
+    list: Vec<String>,
+) -> Result<(), Error> {
     // The resourceVersion makes this a compare-and-swap against concurrent finalizer edits.
     let patch = json!({"metadata": {"finalizers": list, "resourceVersion": mp.resource_version()}});
-    with_timeout(api.patch(&mp.name_any(), &PatchParams::default(), &Patch::Merge(&patch))).await?;
+    with_timeout(api.patch(
+        &mp.name_any(),
+        &PatchParams::default(),
+        &Patch::Merge(&patch),
+    ))
+    .await?;
     Ok(())
 }
 
@@ -69,10 +78,15 @@ pub async fn finalize(mp: &MailPool, ctx: &PoolCtx, api: &Api<MailPool>) -> Resu
     let Some(mc) = with_timeout(clusters.get_opt(&mp.spec.cluster_ref.name)).await? else {
         // Nothing can be cleaned without the cluster; dropping the finalizer destroys nothing.
         ctx.events
-            .warning(mp, "ClusterGone", "Delete", format!(
-                "MailCluster {} no longer exists: Ceph pools and user were left as they are",
-                mp.spec.cluster_ref.name
-            ))
+            .warning(
+                mp,
+                "ClusterGone",
+                "Delete",
+                format!(
+                    "MailCluster {} no longer exists: Ceph pools and user were left as they are",
+                    mp.spec.cluster_ref.name
+                ),
+            )
             .await;
         remove_finalizer(api, mp).await?;
         return Ok(Action::await_change());
@@ -93,16 +107,25 @@ pub async fn finalize(mp: &MailPool, ctx: &PoolCtx, api: &Api<MailPool>) -> Resu
                 let mut count = 0;
                 for p in [data, index] {
                     // A pool that is already gone holds nothing.
-                    count += ceph_apply::count_mail(&backend, p, cfg_object).await.unwrap_or(0);
+                    count += ceph_apply::count_mail(&backend, p, cfg_object)
+                        .await
+                        .unwrap_or(0);
                 }
                 let msg = format!(
                     "reclaimPolicy is Delete and the pools {data} and {index} hold {count} mail objects; \
                      to delete them, annotate the MailPool with {CONFIRM_DELETE_ANNOTATION}={data} \
                      (or set reclaimPolicy: Retain to keep them)"
                 );
-                let st = status::build_deleting(mp.status.as_ref(), mp.metadata.generation, Some(&msg), now());
+                let st = status::build_deleting(
+                    mp.status.as_ref(),
+                    mp.metadata.generation,
+                    Some(&msg),
+                    now(),
+                );
                 if patch_status_if_changed(api, &mp.name_any(), mp.status.as_ref(), &st).await? {
-                    ctx.events.warning(mp, "DeletionBlocked", "Delete", msg.clone()).await;
+                    ctx.events
+                        .warning(mp, "DeletionBlocked", "Delete", msg.clone())
+                        .await;
                 }
                 return Err(Error::DeletionBlocked(msg));
             }
@@ -122,8 +145,16 @@ pub async fn finalize(mp: &MailPool, ctx: &PoolCtx, api: &Api<MailPool>) -> Resu
             };
             let st = mp.status.as_ref();
             [
-                (data, record(data, st.and_then(|s| s.data_pool.as_ref())), &mp.spec.data),
-                (index, record(index, st.and_then(|s| s.index_pool.as_ref())), &mp.spec.index),
+                (
+                    data,
+                    record(data, st.and_then(|s| s.data_pool.as_ref())),
+                    &mp.spec.data,
+                ),
+                (
+                    index,
+                    record(index, st.and_then(|s| s.index_pool.as_ref())),
+                    &mp.spec.index,
+                ),
             ]
             .into_iter()
             .filter(|(n, _, _)| !shared.contains(*n))
@@ -150,7 +181,11 @@ pub async fn finalize(mp: &MailPool, ctx: &PoolCtx, api: &Api<MailPool>) -> Resu
             Err(e) => return Err(e.into()),
         }
     }
-    let deleted: Vec<&str> = pools.iter().filter(|p| p.created && p.exists).map(|p| p.name.as_str()).collect();
+    let deleted: Vec<&str> = pools
+        .iter()
+        .filter(|p| p.created && p.exists)
+        .map(|p| p.name.as_str())
+        .collect();
     ctx.events
         .normal(mp, "Deleted", "Delete", if deleted.is_empty() {
             format!("kept the pools {data} and {index} (reclaimPolicy {:?} or adopted); removed {entity}", mp.spec.reclaim_policy)

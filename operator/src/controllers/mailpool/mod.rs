@@ -91,8 +91,11 @@ pub async fn run(ctx: Context, token: CancellationToken) {
         Some(ns) => Api::namespaced(ctx.client.clone(), ns),
         None => Api::all(ctx.client.clone()),
     };
-    let owned = watcher::Config::default()
-        .labels(&format!("{}={}", build::MANAGED_BY.0, build::MANAGED_BY.1));
+    let owned = watcher::Config::default().labels(&format!(
+        "{}={}",
+        build::MANAGED_BY.0,
+        build::MANAGED_BY.1
+    ));
     let secrets: Api<Secret> = ctx.watched_api();
     let config_maps: Api<ConfigMap> = ctx.watched_api();
     let clusters: Api<MailCluster> = ctx.watched_api();
@@ -104,38 +107,57 @@ pub async fn run(ctx: Context, token: CancellationToken) {
         .owns(config_maps, owned)
         // A MailCluster that changes (new monitors, new key, new rbox settings) re-reconciles
         // the MailPools that reference it.
-        .watches(clusters, watcher::Config::default(), move |mc: MailCluster| {
-            let ns = mc.namespace();
-            let name = mc.name_any();
-            store
-                .state()
-                .into_iter()
-                .filter_map(|g| match &g.0 {
-                    Ok(mp) if mp.namespace() == ns && mp.spec.cluster_ref.name == name => {
-                        Some(ObjectRef::new(&mp.name_any()).within(ns.as_deref().unwrap_or("")))
-                    }
-                    _ => None,
-                })
-                .collect::<Vec<_>>()
-        })
+        .watches(
+            clusters,
+            watcher::Config::default(),
+            move |mc: MailCluster| {
+                let ns = mc.namespace();
+                let name = mc.name_any();
+                store
+                    .state()
+                    .into_iter()
+                    .filter_map(|g| match &g.0 {
+                        Ok(mp) if mp.namespace() == ns && mp.spec.cluster_ref.name == name => {
+                            Some(ObjectRef::new(&mp.name_any()).within(ns.as_deref().unwrap_or("")))
+                        }
+                        _ => None,
+                    })
+                    .collect::<Vec<_>>()
+            },
+        )
         .graceful_shutdown_on(async move { token.cancelled().await })
         .run(reconcile, error_policy, pctx)
         .for_each(|_| futures::future::ready(()))
         .await;
 }
 
-async fn reconcile(obj: Arc<DeserializeGuard<MailPool>>, ctx: Arc<PoolCtx>) -> Result<Action, Error> {
+async fn reconcile(
+    obj: Arc<DeserializeGuard<MailPool>>,
+    ctx: Arc<PoolCtx>,
+) -> Result<Action, Error> {
     let mp = match &obj.0 {
         Ok(mp) => mp,
         Err(invalid) => {
             ctx.events
-                .warning(obj.as_ref(), "MalformedObject", "Reconcile", invalid.error.clone())
+                .warning(
+                    obj.as_ref(),
+                    "MalformedObject",
+                    "Reconcile",
+                    invalid.error.clone(),
+                )
                 .await;
             return Ok(Action::await_change());
         }
     };
     let key = object_key(mp);
-    instrumented(&ctx.base, CONTROLLER, &key, DEADLINE, reconcile_pool(mp, &ctx)).await
+    instrumented(
+        &ctx.base,
+        CONTROLLER,
+        &key,
+        DEADLINE,
+        reconcile_pool(mp, &ctx),
+    )
+    .await
 }
 
 fn error_policy(obj: Arc<DeserializeGuard<MailPool>>, _err: &Error, ctx: Arc<PoolCtx>) -> Action {
@@ -162,7 +184,8 @@ async fn reconcile_pool(mp: &MailPool, ctx: &PoolCtx) -> Result<Action, Error> {
         Ok((applied, next)) => {
             let failed_canary = applied.canary.as_ref().and_then(|c| c.message.clone());
             let st = status::build(mp.status.as_ref(), mp.metadata.generation, &applied, now());
-            let changed = patch_status_if_changed(&api, &mp.name_any(), mp.status.as_ref(), &st).await?;
+            let changed =
+                patch_status_if_changed(&api, &mp.name_any(), mp.status.as_ref(), &st).await?;
             if changed && let Some(msg) = failed_canary {
                 ctx.events.warning(mp, "CanaryFailed", "Canary", msg).await;
             }
@@ -175,9 +198,17 @@ async fn reconcile_pool(mp: &MailPool, ctx: &PoolCtx) -> Result<Action, Error> {
                     .invalidate(&format!("{ns}/{}", mp.spec.cluster_ref.name))
                     .await;
             }
-            let st = status::build_failed(mp.status.as_ref(), mp.metadata.generation, e.reason(), &e.to_string(), now());
+            let st = status::build_failed(
+                mp.status.as_ref(),
+                mp.metadata.generation,
+                e.reason(),
+                &e.to_string(),
+                now(),
+            );
             if patch_status_if_changed(&api, &mp.name_any(), mp.status.as_ref(), &st).await? {
-                ctx.events.warning(mp, e.reason(), "Reconcile", e.to_string()).await;
+                ctx.events
+                    .warning(mp, e.reason(), "Reconcile", e.to_string())
+                    .await;
             }
             Err(e)
         }
@@ -186,7 +217,11 @@ async fn reconcile_pool(mp: &MailPool, ctx: &PoolCtx) -> Result<Action, Error> {
 
 /// Read the MailCluster and the connection, then converge. Returns what was applied and when
 /// to come back (the next canary).
-async fn apply(mp: &MailPool, ctx: &PoolCtx, key: &str) -> Result<(status::Applied, Duration), Error> {
+async fn apply(
+    mp: &MailPool,
+    ctx: &PoolCtx,
+    key: &str,
+) -> Result<(status::Applied, Duration), Error> {
     validate::validate(&mp.spec)?;
     let ns = mp.namespace().unwrap_or_default();
     let clusters: Api<MailCluster> = Api::namespaced(ctx.base.client.clone(), &ns);
@@ -198,7 +233,16 @@ async fn apply(mp: &MailPool, ctx: &PoolCtx, key: &str) -> Result<(status::Appli
     let admin = cluster_conn::admin(&ctx.base, &conn);
     let interval = Duration::from_secs(u64::from(mc.spec.health.canary_interval_seconds.max(10)));
     let (due, next) = ctx.canary_due(key, interval);
-    let applied = converge(mp, &mc, &ctx.base, &info.mon_host, &admin, conn.backend.clone(), due).await?;
+    let applied = converge(
+        mp,
+        &mc,
+        &ctx.base,
+        &info.mon_host,
+        &admin,
+        conn.backend.clone(),
+        due,
+    )
+    .await?;
     if due {
         ctx.canary_ran(key);
     }
@@ -240,7 +284,14 @@ pub async fn converge<M: MonClient>(
     .await?;
     let cfg = build::rbox_config(&mc.spec.rbox)?;
     let cfg_object = &mc.spec.rbox.cfg_object_name;
-    ceph_apply::ensure_cfg(backend.as_ref(), &data.name, cfg_object, &cfg, Some(&ctx.metrics)).await?;
+    ceph_apply::ensure_cfg(
+        backend.as_ref(),
+        &data.name,
+        cfg_object,
+        &cfg,
+        Some(&ctx.metrics),
+    )
+    .await?;
 
     let entity = build::dovecot_entity(mp);
     let caps = dovecot_caps(&data.name, &index.name);
@@ -271,7 +322,17 @@ pub async fn converge<M: MonClient>(
             mailpool: mp.name_any(),
         };
         let timeout = Duration::from_secs(u64::from(mc.spec.health.canary_timeout_seconds.max(1)));
-        Some(canary::run(backend, (&data.name, &index.name), cfg_object, timeout, &ctx.metrics, &labels).await)
+        Some(
+            canary::run(
+                backend,
+                (&data.name, &index.name),
+                cfg_object,
+                timeout,
+                &ctx.metrics,
+                &labels,
+            )
+            .await,
+        )
     } else {
         None
     };

@@ -18,9 +18,11 @@ pub trait Managed {
 
 fn meta_same<K: Resource>(have: &K, want: &K) -> bool {
     let (h, w) = (have.meta(), want.meta());
-    let labels_ok = w.labels.iter().flatten().all(|(k, v)| {
-        h.labels.as_ref().and_then(|l| l.get(k)) == Some(v)
-    });
+    let labels_ok = w
+        .labels
+        .iter()
+        .flatten()
+        .all(|(k, v)| h.labels.as_ref().and_then(|l| l.get(k)) == Some(v));
     labels_ok && h.owner_references == w.owner_references
 }
 

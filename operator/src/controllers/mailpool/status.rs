@@ -57,7 +57,12 @@ pub fn pg_states(raw: &BTreeMap<String, u32>) -> BTreeMap<String, u32> {
     out
 }
 
-fn pool_status(prev: Option<&PoolStatus>, rec: &PoolRecord, quota: (u64, u64), health: Option<&PoolHealth>) -> PoolStatus {
+fn pool_status(
+    prev: Option<&PoolStatus>,
+    rec: &PoolRecord,
+    quota: (u64, u64),
+    health: Option<&PoolHealth>,
+) -> PoolStatus {
     let prev = prev.filter(|p| p.name == rec.name);
     let mut st = PoolStatus {
         name: rec.name.clone(),
@@ -70,7 +75,11 @@ fn pool_status(prev: Option<&PoolStatus>, rec: &PoolRecord, quota: (u64, u64), h
     };
     match health {
         Some(h) => {
-            st.used_bytes = Some(sticky(prev.and_then(|p| p.used_bytes), h.usage.stored_bytes, 1 << 20));
+            st.used_bytes = Some(sticky(
+                prev.and_then(|p| p.used_bytes),
+                h.usage.stored_bytes,
+                1 << 20,
+            ));
             st.objects = Some(sticky(prev.and_then(|p| p.objects), h.usage.objects, 16));
             st.pg_states = pg_states(&h.pg_states);
             st.large_omap_objects = Some(h.large_omap_objects);
@@ -112,7 +121,10 @@ pub fn problems(pools: &[&PoolStatus], warn_percent: u32) -> Vec<String> {
             .map(|(_, n)| n)
             .sum();
         if not_active > 0 {
-            out.push(format!("pool {} has {not_active} PGs not active+clean", p.name));
+            out.push(format!(
+                "pool {} has {not_active} PGs not active+clean",
+                p.name
+            ));
         }
         if let Some(n) = p.large_omap_objects.filter(|n| *n > 0) {
             out.push(format!("pool {} has {n} large omap objects", p.name));
@@ -121,7 +133,11 @@ pub fn problems(pools: &[&PoolStatus], warn_percent: u32) -> Vec<String> {
     out
 }
 
-fn canary_result(prev: Option<&CanaryResult>, now_run: Option<&CanaryOutcome>, now: &Time) -> Option<CanaryResult> {
+fn canary_result(
+    prev: Option<&CanaryResult>,
+    now_run: Option<&CanaryOutcome>,
+    now: &Time,
+) -> Option<CanaryResult> {
     let Some(c) = now_run else {
         return prev.cloned();
     };
@@ -138,7 +154,12 @@ fn canary_result(prev: Option<&CanaryResult>, now_run: Option<&CanaryOutcome>, n
     }
 }
 
-pub fn build(prev: Option<&MailPoolStatus>, generation: Option<i64>, a: &Applied, now: Time) -> MailPoolStatus {
+pub fn build(
+    prev: Option<&MailPoolStatus>,
+    generation: Option<i64>,
+    a: &Applied,
+    now: Time,
+) -> MailPoolStatus {
     let existing = prev.map(|p| p.conditions.as_slice()).unwrap_or(&[]);
     let data = pool_status(
         prev.and_then(|p| p.data_pool.as_ref()),
@@ -152,7 +173,11 @@ pub fn build(prev: Option<&MailPoolStatus>, generation: Option<i64>, a: &Applied
         a.quotas[1],
         a.health.as_ref().map(|h| &h[1]),
     );
-    let last_canary = canary_result(prev.and_then(|p| p.last_canary.as_ref()), a.canary.as_ref(), &now);
+    let last_canary = canary_result(
+        prev.and_then(|p| p.last_canary.as_ref()),
+        a.canary.as_ref(),
+        &now,
+    );
     let describe = |p: &PoolStatus| {
         format!(
             "{} (id {}, {})",
@@ -162,7 +187,12 @@ pub fn build(prev: Option<&MailPoolStatus>, generation: Option<i64>, a: &Applied
         )
     };
     let storage = match &last_canary {
-        None => Desired::new(STORAGE_HEALTHY, false, "CanaryPending", "no canary has run yet"),
+        None => Desired::new(
+            STORAGE_HEALTHY,
+            false,
+            "CanaryPending",
+            "no canary has run yet",
+        ),
         Some(c) if c.ok => Desired::new(
             STORAGE_HEALTHY,
             true,
@@ -194,13 +224,25 @@ pub fn build(prev: Option<&MailPoolStatus>, generation: Option<i64>, a: &Applied
         Desired::new(
             READY,
             storage_ok,
-            if storage_ok { "Ready" } else { "StorageUnhealthy" },
-            if storage_ok { "mail can be stored" } else { "see StorageHealthy" },
+            if storage_ok {
+                "Ready"
+            } else {
+                "StorageUnhealthy"
+            },
+            if storage_ok {
+                "mail can be stored"
+            } else {
+                "see StorageHealthy"
+            },
         ),
         Desired::new(
             DEGRADED,
             !issues.is_empty(),
-            if issues.is_empty() { "Healthy" } else { "PoolProblems" },
+            if issues.is_empty() {
+                "Healthy"
+            } else {
+                "PoolProblems"
+            },
             issues.join("; "),
         ),
         Desired::new(DELETION_BLOCKED, false, "NotDeleting", ""),
@@ -228,7 +270,13 @@ pub fn build(prev: Option<&MailPoolStatus>, generation: Option<i64>, a: &Applied
 }
 
 /// The apply failed: PoolsReady and Ready are False with the reason; the rest is kept.
-pub fn build_failed(prev: Option<&MailPoolStatus>, generation: Option<i64>, reason: &str, message: &str, now: Time) -> MailPoolStatus {
+pub fn build_failed(
+    prev: Option<&MailPoolStatus>,
+    generation: Option<i64>,
+    reason: &str,
+    message: &str,
+    now: Time,
+) -> MailPoolStatus {
     let mut st = prev.cloned().unwrap_or_default();
     let desired = vec![
         Desired::new(POOLS_READY, false, reason, message),
@@ -244,7 +292,12 @@ pub fn build_failed(prev: Option<&MailPoolStatus>, generation: Option<i64>, reas
 }
 
 /// Deletion waits for the user.
-pub fn build_deleting(prev: Option<&MailPoolStatus>, generation: Option<i64>, blocked: Option<&str>, now: Time) -> MailPoolStatus {
+pub fn build_deleting(
+    prev: Option<&MailPoolStatus>,
+    generation: Option<i64>,
+    blocked: Option<&str>,
+    now: Time,
+) -> MailPoolStatus {
     let mut st = prev.cloned().unwrap_or_default();
     let desired = match blocked {
         Some(msg) => vec![
@@ -316,28 +369,60 @@ mod tests {
 
     #[test]
     fn passing_canaries_and_small_drift_write_nothing() {
-        let a = build(None, Some(1), &applied(1000, pass(12)), t("2026-01-01T00:00:00Z"));
+        let a = build(
+            None,
+            Some(1),
+            &applied(1000, pass(12)),
+            t("2026-01-01T00:00:00Z"),
+        );
         assert!(is_ready(Some(&a)));
         assert_eq!(a.phase, Some(PoolPhase::Ready));
-        let b = build(Some(&a), Some(1), &applied(1500, pass(30)), t("2026-01-01T00:01:00Z"));
-        assert_eq!(a, b, "a passing canary with another latency and 500 B drift changed the status");
-        let c = build(Some(&b), Some(1), &applied(1000, None), t("2026-01-01T00:01:30Z"));
+        let b = build(
+            Some(&a),
+            Some(1),
+            &applied(1500, pass(30)),
+            t("2026-01-01T00:01:00Z"),
+        );
+        assert_eq!(
+            a, b,
+            "a passing canary with another latency and 500 B drift changed the status"
+        );
+        let c = build(
+            Some(&b),
+            Some(1),
+            &applied(1000, None),
+            t("2026-01-01T00:01:30Z"),
+        );
         assert_eq!(a, c);
     }
 
     #[test]
     fn failing_canary_flips_storage_healthy_and_ready() {
-        let a = build(None, Some(1), &applied(0, pass(5)), t("2026-01-01T00:00:00Z"));
+        let a = build(
+            None,
+            Some(1),
+            &applied(0, pass(5)),
+            t("2026-01-01T00:00:00Z"),
+        );
         let fail = Some(CanaryOutcome {
             ok: false,
             latency_ms: 30000,
             message: Some("canary save failed: timed out".into()),
         });
-        let b = build(Some(&a), Some(1), &applied(0, fail), t("2026-01-01T00:01:00Z"));
+        let b = build(
+            Some(&a),
+            Some(1),
+            &applied(0, fail),
+            t("2026-01-01T00:01:00Z"),
+        );
         assert!(!is_true(&b.conditions, STORAGE_HEALTHY));
         assert!(!is_ready(Some(&b)));
         assert_eq!(b.phase, Some(PoolPhase::Degraded));
-        let c = b.conditions.iter().find(|c| c.type_ == STORAGE_HEALTHY).unwrap();
+        let c = b
+            .conditions
+            .iter()
+            .find(|c| c.type_ == STORAGE_HEALTHY)
+            .unwrap();
         assert_eq!(c.reason, "CanaryFailed");
         assert!(c.message.contains("timed out"));
     }
@@ -346,25 +431,55 @@ mod tests {
     fn quota_use_and_unclean_pgs_are_degraded() {
         let mut a = applied(9 << 20, pass(5));
         if let Some(h) = a.health.as_mut() {
-            h[1].pg_states = BTreeMap::from([("active+clean+scrubbing+deep".to_string(), 7), ("peering".to_string(), 1)]);
+            h[1].pg_states = BTreeMap::from([
+                ("active+clean+scrubbing+deep".to_string(), 7),
+                ("peering".to_string(), 1),
+            ]);
         }
         let s = build(None, Some(1), &a, t("2026-01-01T00:00:00Z"));
         let d = s.conditions.iter().find(|c| c.type_ == DEGRADED).unwrap();
         assert_eq!(d.status, "True");
-        assert!(d.message.contains("pool d uses 90% of its byte quota"), "{}", d.message);
-        assert!(d.message.contains("pool i has 1 PGs not active+clean"), "{}", d.message);
+        assert!(
+            d.message.contains("pool d uses 90% of its byte quota"),
+            "{}",
+            d.message
+        );
+        assert!(
+            d.message.contains("pool i has 1 PGs not active+clean"),
+            "{}",
+            d.message
+        );
         // Scrub flags are folded away.
-        assert_eq!(s.index_pool.unwrap().pg_states.get("active+clean"), Some(&7));
+        assert_eq!(
+            s.index_pool.unwrap().pg_states.get("active+clean"),
+            Some(&7)
+        );
     }
 
     #[test]
     fn failure_keeps_the_rest_and_says_why() {
-        let a = build(None, Some(1), &applied(0, pass(5)), t("2026-01-01T00:00:00Z"));
-        let f = build_failed(Some(&a), Some(2), "IncompatiblePool", "pool d cannot be adopted: it is erasure-coded", t("2026-01-01T00:01:00Z"));
+        let a = build(
+            None,
+            Some(1),
+            &applied(0, pass(5)),
+            t("2026-01-01T00:00:00Z"),
+        );
+        let f = build_failed(
+            Some(&a),
+            Some(2),
+            "IncompatiblePool",
+            "pool d cannot be adopted: it is erasure-coded",
+            t("2026-01-01T00:01:00Z"),
+        );
         assert_eq!(f.phase, Some(PoolPhase::Failed));
         assert!(!is_ready(Some(&f)));
         assert_eq!(f.data_pool, a.data_pool);
-        let b = build_deleting(Some(&f), Some(2), Some("pools hold 3 objects"), t("2026-01-01T00:02:00Z"));
+        let b = build_deleting(
+            Some(&f),
+            Some(2),
+            Some("pools hold 3 objects"),
+            t("2026-01-01T00:02:00Z"),
+        );
         assert!(is_true(&b.conditions, DELETION_BLOCKED));
         assert_eq!(b.phase, Some(PoolPhase::DeletionBlocked));
     }

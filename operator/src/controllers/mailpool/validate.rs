@@ -34,7 +34,9 @@ fn pool(p: &PoolSettings, field: &str) -> Result<(), Error> {
         }
         (Some(r), None) => {
             if r.size == 0 {
-                return Err(Error::Invalid(format!("{field}.replicated.size must be at least 1")));
+                return Err(Error::Invalid(format!(
+                    "{field}.replicated.size must be at least 1"
+                )));
             }
             if r.size == 1 && !r.allow_size_one {
                 return Err(Error::Invalid(format!(
@@ -69,8 +71,7 @@ fn pool(p: &PoolSettings, field: &str) -> Result<(), Error> {
     if let Some(q) = &p.quota
         && let Some(b) = &q.max_bytes
     {
-        parse_quantity(&b.0)
-            .map_err(|e| Error::Invalid(format!("{field}.quota.maxBytes: {e}")))?;
+        parse_quantity(&b.0).map_err(|e| Error::Invalid(format!("{field}.quota.maxBytes: {e}")))?;
     }
     if let Some(r) = p.target_size_ratio
         && !(r.is_finite() && r >= 0.0)
@@ -109,7 +110,10 @@ spec:
 
     #[test]
     fn size_one_needs_the_explicit_opt_in() {
-        let s = spec(&BASE.replace("{size: 1, allowSizeOne: true}, failureDomain: osd}\n  index", "{size: 1}, failureDomain: osd}\n  index"));
+        let s = spec(&BASE.replace(
+            "{size: 1, allowSizeOne: true}, failureDomain: osd}\n  index",
+            "{size: 1}, failureDomain: osd}\n  index",
+        ));
         let e = validate(&s).unwrap_err().to_string();
         assert!(e.contains("allowSizeOne"), "{e}");
     }
@@ -131,7 +135,12 @@ spec:
             "failureDomain: osd}\n  index",
             "failureDomain: osd, parameters: {size: \"3\"}}\n  index",
         ));
-        assert!(validate(&s).unwrap_err().to_string().contains("parameters.size"));
+        assert!(
+            validate(&s)
+                .unwrap_err()
+                .to_string()
+                .contains("parameters.size")
+        );
     }
 
     #[test]
