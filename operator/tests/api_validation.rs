@@ -281,6 +281,12 @@ fn invalid_cases() -> Vec<Case> {
             ],
         ),
         case(
+            "rbox: updateableAttributes with a letter twice",
+            cluster,
+            vec![("spec/rbox/updateableAttributes", json!("BB"))],
+            vec!["spec.rbox.updateableAttributes", "each letter at most once"],
+        ),
+        case(
             "rbox: unknown metadataStorage",
             cluster,
             vec![("spec/rbox/metadataStorage", json!("json"))],
@@ -1116,4 +1122,94 @@ async fn kubectl_explain_prints_the_descriptions() {
             "`kubectl explain {path}` lacks {words:?}:\n{out}"
         );
     }
+}
+
+/// Every CEL rule of the schema is exercised by a case above: a case whose field path (its
+/// first expected text) is the rule's path and whose other expected texts are part of the
+/// rule's message; the tests above check those texts against the real API server. The data
+/// and index pools share one type, so a rule of either counts for both. Needs no environment.
+#[test]
+fn every_cel_rule_is_exercised_by_a_case() {
+    fn collect(path: &str, v: &Value, out: &mut Vec<(String, String)>) {
+        if let Some(Value::Array(rules)) = v.get("x-kubernetes-validations") {
+            for r in rules {
+                let field = r["fieldPath"].as_str().unwrap_or_default();
+                out.push((
+                    format!("{path}{field}"),
+                    r["message"].as_str().unwrap_or_default().to_string(),
+                ));
+            }
+        }
+        if let Some(props) = v.get("properties").and_then(Value::as_object) {
+            for (k, child) in props {
+                let p = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                collect(&p, child, out);
+            }
+        }
+    }
+    fn normalize(path: &str) -> String {
+        for pool in ["spec.data", "spec.index"] {
+            if let Some(rest) = path.strip_prefix(pool)
+                && (rest.is_empty() || rest.starts_with('.'))
+            {
+                return format!("spec.<pool>{rest}");
+            }
+        }
+        path.to_string()
+    }
+    let mut rules = Vec::new();
+    for crd in api::crd::all() {
+        let schema = serde_json::to_value(
+            crd.spec.versions[0]
+                .schema
+                .as_ref()
+                .and_then(|s| s.open_api_v3_schema.as_ref())
+                .unwrap(),
+        )
+        .unwrap();
+        let mut found = Vec::new();
+        collect("", &schema, &mut found);
+        rules.extend(
+            found
+                .into_iter()
+                .map(|(p, m)| (crd.spec.names.kind.clone(), normalize(&p), m)),
+        );
+    }
+    rules.sort();
+    rules.dedup();
+    let cases: Vec<(String, Vec<&str>)> = invalid_cases()
+        .iter()
+        .map(|c| {
+            (
+                (c.base)("x")["kind"].as_str().unwrap().to_string(),
+                c.expect.clone(),
+            )
+        })
+        .chain(immutable_cases().iter().map(|c| {
+            (
+                (c.base)("x")["kind"].as_str().unwrap().to_string(),
+                c.expect.clone(),
+            )
+        }))
+        .collect();
+    let uncovered: Vec<String> = rules
+        .iter()
+        .filter(|(kind, path, message)| {
+            !cases.iter().any(|(k, expect)| {
+                k == kind
+                    && normalize(expect[0]) == *path
+                    && expect[1..].iter().any(|e| message.contains(e))
+            })
+        })
+        .map(|(kind, path, message)| format!("{kind} {path}: {message}"))
+        .collect();
+    assert!(
+        uncovered.is_empty(),
+        "CEL rules without a case: {uncovered:#?}"
+    );
+    assert!(rules.len() >= 30, "only {} rules", rules.len());
 }
