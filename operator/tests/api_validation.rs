@@ -652,6 +652,24 @@ fn invalid_cases() -> Vec<Case> {
             ],
         ),
         case(
+            "DovecotFleet name too long for its StatefulSet and Services",
+            |_| fleet(&"f".repeat(53)),
+            vec![],
+            vec![
+                "metadata.name",
+                "must be a DNS label of at most 52 characters",
+            ],
+        ),
+        case(
+            "DovecotFleet name with a dot (Services need a DNS label)",
+            |_| fleet("imap.eu1"),
+            vec![],
+            vec![
+                "metadata.name",
+                "must be a DNS label of at most 52 characters",
+            ],
+        ),
+        case(
             "poolRef name not a Kubernetes name",
             fleet,
             vec![("spec/poolRef/name", json!("Mail_Pool"))],
@@ -1134,10 +1152,13 @@ fn every_cel_rule_is_exercised_by_a_case() {
         if let Some(Value::Array(rules)) = v.get("x-kubernetes-validations") {
             for r in rules {
                 let field = r["fieldPath"].as_str().unwrap_or_default();
-                out.push((
-                    format!("{path}{field}"),
-                    r["message"].as_str().unwrap_or_default().to_string(),
-                ));
+                // The only rules on the root are about metadata.name (fieldPath cannot
+                // point into metadata).
+                let at = match format!("{path}{field}").trim_start_matches('.') {
+                    "" => "metadata.name".to_string(),
+                    p => p.to_string(),
+                };
+                out.push((at, r["message"].as_str().unwrap_or_default().to_string()));
             }
         }
         if let Some(props) = v.get("properties").and_then(Value::as_object) {

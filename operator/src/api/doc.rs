@@ -236,10 +236,13 @@ pub fn markdown(crds: &[CustomResourceDefinition]) -> String {
             "`kubectl get {}` (short name: `{short}`), namespaced.\n",
             names.plural
         );
-        if let Some(schema) = schema_of(crd)
-            && let Some(d) = schema.get("description").and_then(Value::as_str)
-        {
-            let _ = writeln!(md, "{d}\n");
+        if let Some(schema) = schema_of(crd) {
+            if let Some(d) = schema.get("description").and_then(Value::as_str) {
+                let _ = writeln!(md, "{d}\n");
+            }
+            for rule in rules(&schema) {
+                let _ = writeln!(md, "Rule on the whole object: {}.\n", rule.message);
+            }
         }
         if let Some(cols) = crd
             .spec
