@@ -339,30 +339,22 @@ fn examples_parse_into_the_types() {
     }
     // The large example is the one the issue asks for.
     let large = example_docs("large/platform.yaml");
-    let pool: MailPool = serde_json::from_value(
-        large
-            .iter()
-            .find(|d| d["kind"] == "MailPool")
-            .cloned()
-            .unwrap(),
-    )
-    .unwrap();
+    let pool: MailPool = of_kind(&large, "MailPool");
     let ec = pool.spec.data.erasure_coded.as_ref().unwrap();
     assert_eq!((ec.k, ec.m), (4, 2));
     assert_eq!(pool.spec.data.device_class.as_deref(), Some("hdd"));
     assert_eq!(pool.spec.index.device_class.as_deref(), Some("ssd"));
     assert_eq!(pool.spec.data.failure_domain, FailureDomain::Host);
     assert!(pool.spec.data.quota.is_some() && pool.spec.index.quota.is_some());
-    let fleet: DovecotFleet = serde_json::from_value(
-        large
-            .iter()
-            .find(|d| d["kind"] == "DovecotFleet")
-            .cloned()
-            .unwrap(),
-    )
-    .unwrap();
+    let fleet: DovecotFleet = of_kind(&large, "DovecotFleet");
     assert_eq!(fleet.spec.replicas, 6);
     assert!(fleet.spec.tls.is_some() && fleet.spec.auth.passwd_file.is_some());
+}
+
+/// The first document of `kind`, typed.
+fn of_kind<T: serde::de::DeserializeOwned>(docs: &[Value], kind: &str) -> T {
+    let doc = docs.iter().find(|d| d["kind"] == kind).cloned();
+    serde_json::from_value(doc.unwrap_or_else(|| panic!("no {kind}"))).unwrap()
 }
 
 #[test]
