@@ -3,7 +3,12 @@
 //! Each controller lives in its own module and exposes `run(ctx, token)`: a kube-runtime
 //! `Controller` that runs until the token is cancelled. `run_all` starts them side by side.
 
+pub mod ceph_errors;
+pub mod cluster_conn;
 pub mod connections;
+pub mod instrument;
+pub mod mailcluster;
+pub mod mailpool;
 
 use std::sync::Arc;
 
@@ -63,6 +68,8 @@ impl Context {
 /// Run every controller until `token` is cancelled.
 pub async fn run_all(ctx: Context, token: CancellationToken) {
     // Controllers register here as they are written: futures::join!(a::run(..), b::run(..)).
-    let _ = &ctx;
-    token.cancelled().await;
+    futures::join!(
+        mailcluster::run(ctx.clone(), token.clone()),
+        mailpool::run(ctx.clone(), token.clone()),
+    );
 }

@@ -28,6 +28,12 @@ pub struct CephCallLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResourceLabels {
+    /// e.g. `mailpools/status`, `secrets`.
+    pub resource: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct PoolLabels {
     pub namespace: String,
     pub mailpool: String,
@@ -45,9 +51,15 @@ pub struct Metrics {
     pub reconcile_errors: Family<ErrorLabels, Counter>,
     pub reconcile_duration: Family<ControllerLabels, Histogram, fn() -> Histogram>,
     pub ceph_call_duration: Family<CephCallLabels, Histogram, fn() -> Histogram>,
+    /// Mon commands that change cluster state (steady state: none).
+    pub ceph_writes: Family<CephCallLabels, Counter>,
     pub canary_latency: Family<PoolLabels, Histogram, fn() -> Histogram>,
     pub canary_failures: Family<PoolLabels, Counter>,
     pub is_leader: Gauge,
+    /// Kubernetes API requests of this process (fed from `k8s::write_counter`).
+    pub kube_reads: Gauge,
+    pub kube_writes: Gauge,
+    pub kube_writes_by_resource: Family<ResourceLabels, Counter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -80,7 +92,31 @@ impl Metrics {
                 latency_histogram,
             );
         let canary_failures = Family::<PoolLabels, Counter>::default();
+        let ceph_writes = Family::<CephCallLabels, Counter>::default();
+        registry.register(
+            "ceph_writes",
+            "Ceph admin commands that change cluster state, by command",
+            ceph_writes.clone(),
+        );
         let is_leader = Gauge::default();
+        let kube_reads = Gauge::default();
+        let kube_writes = Gauge::default();
+        registry.register(
+            "kube_api_reads",
+            "Kubernetes API reads (GET, list, watch) sent by this process",
+            kube_reads.clone(),
+        );
+        let kube_writes_by_resource = Family::<ResourceLabels, Counter>::default();
+        registry.register(
+            "kube_api_writes_by_resource",
+            "Kubernetes API writes by resource (and subresource)",
+            kube_writes_by_resource.clone(),
+        );
+        registry.register(
+            "kube_api_writes",
+            "Kubernetes API writes (create, patch, update, delete) sent by this process",
+            kube_writes.clone(),
+        );
         registry.register(
             "reconciles",
             "Reconciles run, by controller",
@@ -122,9 +158,13 @@ impl Metrics {
             reconcile_errors,
             reconcile_duration,
             ceph_call_duration,
+            ceph_writes,
             canary_latency,
             canary_failures,
             is_leader,
+            kube_reads,
+            kube_writes,
+            kube_writes_by_resource,
         }
     }
 
@@ -153,6 +193,14 @@ impl Metrics {
                 call: call.to_string(),
             })
             .observe(took.as_secs_f64());
+    }
+
+    pub fn ceph_write(&self, call: &str) {
+        self.ceph_writes
+            .get_or_create(&CephCallLabels {
+                call: call.to_string(),
+            })
+            .inc();
     }
 
     /// The text exposition format.
