@@ -468,9 +468,9 @@ impl Default for HealthSettings {
 pub enum ClusterPhase {
     // Not connected yet (first connect in progress, or monitors unreachable).
     Connecting,
-    // Connected and Ceph reports HEALTH_OK or HEALTH_WARN.
+    // Connected and Ceph reports HEALTH_OK.
     Ready,
-    // Connected, but Ceph reports HEALTH_ERR or a check failed.
+    // Connected, but Ceph reports HEALTH_WARN or HEALTH_ERR.
     Degraded,
     // The spec cannot work (e.g. the keyring Secret is missing); see the conditions.
     Failed,
@@ -523,9 +523,9 @@ pub struct MailClusterStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
     /// `Connecting` (first connect in progress, or monitors unreachable), `Ready` (connected,
-    /// Ceph reports HEALTH_OK or HEALTH_WARN), `Degraded` (connected, HEALTH_ERR or a failed
-    /// check) or `Failed` (the spec cannot work, e.g. the keyring Secret is missing; see the
-    /// conditions).
+    /// HEALTH_OK), `Degraded` (connected, but Ceph reports HEALTH_WARN (still usable: the
+    /// `Ready` condition stays True) or HEALTH_ERR) or `Failed` (the spec cannot work, e.g. the
+    /// keyring Secret is missing; see the conditions).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phase: Option<ClusterPhase>,
     /// The Ceph cluster's fsid.
