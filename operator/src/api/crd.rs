@@ -6,8 +6,9 @@ use kube::CustomResourceExt;
 
 use super::{DovecotFleet, MailCluster, MailPool};
 
-/// The command that rewrites `crds/` and `docs/api.md` from the types (quoted in test failures).
-pub const REGENERATE: &str = "cargo run -p rbox-operator -- crd --out crds/ --doc docs/api.md";
+/// The command that rewrites `crds/`, `docs/api.md` and the chart's copy of the CRDs from the
+/// types (quoted in test failures). It runs `rbox-operator crd --out crds/ --doc docs/api.md`.
+pub const REGENERATE: &str = "make crds";
 
 /// Every CRD of the API, in dependency order (cluster, pool, fleet), with tidied descriptions
 /// and the rules on `metadata.name` (use these, not `Kind::crd()`).
