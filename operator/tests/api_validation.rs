@@ -1002,18 +1002,6 @@ fn example_files() -> Vec<PathBuf> {
     out
 }
 
-fn documents(path: &Path) -> Vec<Value> {
-    use serde::Deserialize as _;
-    let text =
-        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
-    yaml_serde::Deserializer::from_str(&text)
-        .map(|doc| {
-            Value::deserialize(doc).unwrap_or_else(|e| panic!("parse {}: {e}", path.display()))
-        })
-        .filter(|v| !v.is_null())
-        .collect()
-}
-
 #[tokio::test]
 #[ignore = "needs the local environment (make test)"]
 async fn crds_are_established_and_every_example_is_accepted() {
@@ -1027,7 +1015,7 @@ async fn crds_are_established_and_every_example_is_accepted() {
     let mut applied = 0;
     let mut kinds = std::collections::BTreeSet::new();
     for file in &files {
-        for doc in documents(file) {
+        for doc in support::yaml_documents(file) {
             let api_version = doc["apiVersion"].as_str().expect("apiVersion").to_string();
             let kind = doc["kind"].as_str().expect("kind").to_string();
             let name = doc["metadata"]["name"].as_str().expect("name").to_string();
