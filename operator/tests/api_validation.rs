@@ -902,6 +902,16 @@ async fn immutable_fields_reject_changes_and_mutable_ones_accept_them() {
     set(&mut f, "spec/indexStorage", json!({"emptyDir": {}}));
     apply(&client, &ns, &f).await.expect("create mutable fleet");
     let fleets = dynamic(&client, &ns, &resource("DovecotFleet"));
+    // `kubectl scale` (the scale subresource) cannot bypass the emptyDir rule either.
+    let scale = json!({"spec": {"replicas": 3}});
+    match fleets
+        .patch_scale("mutable", &PatchParams::default(), &Patch::Merge(&scale))
+        .await
+    {
+        Ok(_) => failures.push("scaling an unacknowledged emptyDir fleet to 3 was accepted".into()),
+        Err(kube::Error::Api(s)) if s.message.contains("acknowledgeEphemeralIndex: true") => {}
+        Err(e) => failures.push(format!("scale to 3 refused with an unclear error: {e}")),
+    }
     let scale_ok = json!({"spec": {"replicas": 4, "acknowledgeEphemeralIndex": true, "image": "registry.example/dovecot-rbox:2.3.22"}});
     if let Err(e) = fleets
         .patch("mutable", &PatchParams::default(), &Patch::Merge(&scale_ok))
@@ -926,11 +936,11 @@ async fn immutable_fields_reject_changes_and_mutable_ones_accept_them() {
         failures.is_empty(),
         "{} of {} immutability checks misbehaved:\n{}",
         failures.len(),
-        cases.len() + 3,
+        cases.len() + 4,
         failures.join("\n")
     );
     eprintln!(
-        "{} immutable changes rejected, 3 valid changes accepted",
+        "{} immutable changes and 1 scale rejected, 3 valid changes accepted",
         cases.len()
     );
 }
