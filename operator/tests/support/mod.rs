@@ -62,7 +62,9 @@ pub fn unique(prefix: &str) -> String {
     )
 }
 
+/// Create a test namespace (and, first, make sure the CRDs and the chart are installed).
 pub async fn create_namespace(client: &Client, name: &str) {
+    ensure_chart_installed();
     let api: Api<Namespace> = Api::all(client.clone());
     let ns: Namespace = serde_json::from_value(
         json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}),
@@ -181,11 +183,19 @@ pub async fn ceph_admin_secret(client: &Client, namespace: &str, name: &str) {
 /// Install the CRDs from `crds/` and the chart (ServiceAccount + RBAC) once per environment;
 /// safe to call from parallel test binaries (a file lock serialises helm).
 pub fn ensure_chart_installed() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(install_chart);
+}
+
+fn install_chart() {
     let root = repo_root();
     let lock = e2e_dir().join("chart-install.lock");
     let script = format!(
         r#"set -e
-if [ -d "{crds}" ]; then kubectl apply --server-side --force-conflicts -f "{crds}" >/dev/null; fi
+if [ -d "{crds}" ]; then
+  kubectl apply --server-side --force-conflicts -f "{crds}" >/dev/null
+  kubectl wait --for condition=established --timeout=60s -f "{crds}" >/dev/null
+fi
 kubectl get namespace {ns} >/dev/null 2>&1 || kubectl create namespace {ns} >/dev/null
 helm upgrade --install {rel} "{chart}" --namespace {ns} --set replicaCount=1 \
   --set podDisruptionBudget.enabled=false --set leaderElection.enabled=true >/dev/null
