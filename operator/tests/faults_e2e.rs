@@ -116,13 +116,17 @@ async fn ceph_mon_and_osd_faults_degrade_and_recover() {
         &ns,
         "mailclusters",
         "faulty",
-        "Degraded",
-        "True",
+        "CephConnected",
+        "False",
         limit,
     )
     .await;
-    eprintln!("mon down -> Degraded after {:?}", t0.elapsed());
-    let (_, reason, message) = support::condition(&degraded, "Degraded").unwrap();
+    eprintln!("mon down -> CephConnected=False after {:?}", t0.elapsed());
+    let (status, reason, message) = support::condition(&degraded, "Degraded").expect("Degraded");
+    assert_eq!(
+        status, "True",
+        "a cluster without monitors is not Degraded ({reason}: {message})"
+    );
     assert!(
         !message.is_empty(),
         "Degraded without a message (reason {reason})"
