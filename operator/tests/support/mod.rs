@@ -1,0 +1,376 @@
+//! Shared helpers of the end-to-end tests (each `tests/*.rs` file does `mod support;`).
+//!
+//! The tests run against the real local environment (`make test` starts it and exports
+//! `RBOX_E2E_*`). Each test works in its own namespace and its own Ceph pools, so the test
+//! binaries can run in parallel. The operator runs as a local process, authenticated with a
+//! token of the Helm chart's ServiceAccount (not the admin kubeconfig), so the chart's RBAC is
+//! exercised by every test that starts it.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::{DeleteParams, Patch, PatchParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Api, Client, Config};
+use serde_json::json;
+
+pub const MANAGER: &str = "rbox-e2e";
+/// The chart release every test's operator authenticates as.
+pub const RELEASE: &str = "rbox-e2e";
+pub const RELEASE_NAMESPACE: &str = "rbox-e2e-system";
+
+pub fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: this test needs the local environment; run `make test`")
+    })
+}
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
+}
+
+/// State directory of the local environment (logs of test operators go below it).
+pub fn e2e_dir() -> PathBuf {
+    PathBuf::from(std::env::var("RBOX_E2E_DIR").unwrap_or_else(|_| "/tmp/rbox-e2e".into()))
+}
+
+/// An admin client (the test's own view; the operator uses the chart's ServiceAccount).
+pub async fn admin_client() -> Client {
+    let path = env("RBOX_E2E_KUBECONFIG");
+    let kubeconfig = Kubeconfig::read_from(&path).expect("read kubeconfig");
+    let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await
+        .expect("kubeconfig");
+    Client::try_from(config).expect("client")
+}
+
+/// A name unique to this process and moment, valid as a namespace and a Ceph pool name.
+pub fn unique(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_nanos();
+    format!(
+        "{prefix}-{:x}",
+        (nanos as u64) ^ u64::from(std::process::id()) << 40
+    )
+}
+
+pub async fn create_namespace(client: &Client, name: &str) {
+    let api: Api<Namespace> = Api::all(client.clone());
+    let ns: Namespace = serde_json::from_value(
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}),
+    )
+    .expect("namespace object");
+    api.patch(
+        name,
+        &PatchParams::apply(MANAGER).force(),
+        &Patch::Apply(&ns),
+    )
+    .await
+    .expect("create namespace");
+}
+
+pub async fn delete_namespace(client: &Client, name: &str) {
+    let api: Api<Namespace> = Api::all(client.clone());
+    let _ = api.delete(name, &DeleteParams::default()).await;
+}
+
+/// Poll `check` until it returns `Some`, or panic with `what` after `timeout`.
+pub async fn wait_for<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        if Instant::now() > deadline {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+/// Run a command; panic with its stderr when it fails. Returns stdout.
+pub fn run(cmd: &mut Command) -> String {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `kubectl` with the admin kubeconfig (the 1.37 one from the env's PATH).
+pub fn kubectl(args: &[&str]) -> Command {
+    let mut c = Command::new("kubectl");
+    c.env("KUBECONFIG", env("RBOX_E2E_KUBECONFIG")).args(args);
+    c
+}
+
+/// The `ceph` CLI as admin, with a connect timeout (its default is 300 s). The test's
+/// independent view of Ceph: never the operator's own.
+pub fn ceph(args: &[&str]) -> Command {
+    let mut c = Command::new("ceph");
+    c.args(["-c", &env("RBOX_E2E_CEPH_CONF"), "--connect-timeout", "20"])
+        .args(args);
+    c
+}
+
+/// `ceph ... -f json`, parsed.
+pub fn ceph_json(args: &[&str]) -> serde_json::Value {
+    let mut full = args.to_vec();
+    full.extend(["-f", "json"]);
+    let out = run(&mut ceph(&full));
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("ceph {args:?}: not JSON ({e}): {out}"))
+}
+
+pub fn ceph_pool_exists(pool: &str) -> bool {
+    ceph_json(&["osd", "pool", "ls"])
+        .as_array()
+        .is_some_and(|a| a.iter().any(|p| p == pool))
+}
+
+/// Remove a pool a test created (cleanup; errors ignored).
+pub fn ceph_remove_pool(pool: &str) {
+    let _ = ceph(&[
+        "osd",
+        "pool",
+        "rm",
+        pool,
+        pool,
+        "--yes-i-really-really-mean-it",
+    ])
+    .output();
+}
+
+/// A Secret with the environment's admin keyring, as the examples expect (`ceph-admin`).
+pub async fn ceph_admin_secret(client: &Client, namespace: &str, name: &str) {
+    let keyring =
+        std::fs::read_to_string(env("RBOX_E2E_CEPH_KEYRING")).expect("read admin keyring");
+    let api: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(client.clone(), namespace);
+    let secret: k8s_openapi::api::core::v1::Secret = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": name},
+        "stringData": {"keyring": keyring},
+    }))
+    .expect("secret object");
+    api.patch(
+        name,
+        &PatchParams::apply(MANAGER).force(),
+        &Patch::Apply(&secret),
+    )
+    .await
+    .expect("create ceph admin secret");
+}
+
+/// Install the CRDs from `crds/` and the chart (ServiceAccount + RBAC) once per environment;
+/// safe to call from parallel test binaries (a file lock serialises helm).
+pub fn ensure_chart_installed() {
+    let root = repo_root();
+    let lock = e2e_dir().join("chart-install.lock");
+    let script = format!(
+        r#"set -e
+if [ -d "{crds}" ]; then kubectl apply --server-side --force-conflicts -f "{crds}" >/dev/null; fi
+kubectl get namespace {ns} >/dev/null 2>&1 || kubectl create namespace {ns} >/dev/null
+helm upgrade --install {rel} "{chart}" --namespace {ns} --set replicaCount=1 \
+  --set podDisruptionBudget.enabled=false --set leaderElection.enabled=true >/dev/null
+kubectl -n {ns} scale deployment {rel}-rbox-operator --replicas=0 >/dev/null"#,
+        crds = root.join("crds").display(),
+        chart = root.join("charts/rbox-operator").display(),
+        ns = RELEASE_NAMESPACE,
+        rel = RELEASE,
+    );
+    run(Command::new("flock")
+        .arg(&lock)
+        .args(["bash", "-c", &script])
+        .env("KUBECONFIG", env("RBOX_E2E_KUBECONFIG")));
+}
+
+/// A kubeconfig that authenticates with a fresh token of the chart's ServiceAccount.
+pub fn service_account_kubeconfig(path: &Path) {
+    let sa = format!("{RELEASE}-rbox-operator");
+    let token = run(&mut kubectl(&[
+        "-n",
+        RELEASE_NAMESPACE,
+        "create",
+        "token",
+        &sa,
+        "--duration",
+        "2h",
+    ]));
+    let server = run(&mut kubectl(&[
+        "config",
+        "view",
+        "--minify",
+        "-o",
+        "jsonpath={.clusters[0].cluster.server}",
+    ]));
+    let ca = run(&mut kubectl(&[
+        "config",
+        "view",
+        "--minify",
+        "--raw",
+        "-o",
+        "jsonpath={.clusters[0].cluster.certificate-authority}",
+    ]));
+    let text = format!(
+        "apiVersion: v1\nkind: Config\nclusters: [{{name: local, cluster: {{server: \"{server}\", certificate-authority: \"{ca}\"}}}}]\n\
+         users: [{{name: {sa}, user: {{token: \"{}\"}}}}]\n\
+         contexts: [{{name: local, context: {{cluster: local, user: {sa}}}}}]\ncurrent-context: local\n",
+        token.trim()
+    );
+    std::fs::write(path, text).expect("write kubeconfig");
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// The operator binary running as a local process, killed on drop.
+#[derive(Debug)]
+pub struct Operator {
+    child: Child,
+    pub metrics_port: u16,
+    pub log: PathBuf,
+    pub kubeconfig: PathBuf,
+}
+
+impl Operator {
+    /// Start an operator that watches only `namespace`, without leader election.
+    pub async fn start(namespace: &str) -> Operator {
+        Self::start_with(namespace, &["--no-leader-election"], &[]).await
+    }
+
+    /// Start with extra `run` arguments and environment variables.
+    pub async fn start_with(namespace: &str, args: &[&str], envs: &[(&str, &str)]) -> Operator {
+        ensure_chart_installed();
+        let dir = e2e_dir().join("test-operators");
+        std::fs::create_dir_all(&dir).expect("operator dir");
+        let metrics_port = free_port();
+        let tag = format!("{namespace}-{metrics_port}");
+        let kubeconfig = dir.join(format!("{tag}.kubeconfig"));
+        service_account_kubeconfig(&kubeconfig);
+        let log = dir.join(format!("{tag}.log"));
+        let logfile = std::fs::File::create(&log).expect("operator log");
+        let child = Command::new(env!("CARGO_BIN_EXE_rbox-operator"))
+            .arg("run")
+            .args(["--watch-namespace", namespace])
+            .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}")])
+            // The chart grants Leases only in its release namespace; tests that elect a leader
+            // pass their own `--leader-lease` name.
+            .args(["--leader-namespace", RELEASE_NAMESPACE])
+            .args(args)
+            .env("KUBECONFIG", &kubeconfig)
+            .env(
+                "RUST_LOG",
+                std::env::var("RBOX_E2E_OPERATOR_LOG").unwrap_or("info,rbox_operator=debug".into()),
+            )
+            .env("POD_NAME", format!("test-{tag}"))
+            .envs(envs.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(logfile.try_clone().expect("log fd"))
+            .stderr(logfile)
+            .spawn()
+            .expect("start the operator");
+        let op = Operator {
+            child,
+            metrics_port,
+            log,
+            kubeconfig,
+        };
+        let port = op.metrics_port;
+        wait_for(
+            Duration::from_secs(60),
+            "the operator's /healthz",
+            || async move { http_get(port, "/healthz").await.map(|_| ()) },
+        )
+        .await;
+        op
+    }
+
+    pub async fn metrics(&self) -> String {
+        http_get(self.metrics_port, "/metrics")
+            .await
+            .unwrap_or_default()
+    }
+
+    /// The value of one sample line of /metrics (`name{labels}` exactly as printed), or 0.
+    pub async fn metric(&self, series: &str) -> f64 {
+        metric_value(&self.metrics().await, series)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Sum of every sample of `series` (a metric name, optionally with a `{` label prefix).
+pub fn metric_value(text: &str, series: &str) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| {
+            l.starts_with(series)
+                && l[series.len()..]
+                    .chars()
+                    .next()
+                    .is_some_and(|c| c == ' ' || c == '{' || c == ',')
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// A plain HTTP/1.0 GET on 127.0.0.1 (no HTTP client crate needed for /metrics).
+pub async fn http_get(port: u16, path: &str) -> Option<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let fut = async {
+        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .ok()?;
+        s.write_all(format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").as_bytes())
+            .await
+            .ok()?;
+        let mut buf = Vec::new();
+        s.read_to_end(&mut buf).await.ok()?;
+        let text = String::from_utf8_lossy(&buf).into_owned();
+        let (head, body) = text.split_once("\r\n\r\n")?;
+        head.starts_with("HTTP/1.1 200")
+            .then(|| body.to_string())
+            .or_else(|| head.starts_with("HTTP/1.0 200").then(|| body.to_string()))
+    };
+    tokio::time::timeout(Duration::from_secs(5), fut)
+        .await
+        .ok()
+        .flatten()
+}
