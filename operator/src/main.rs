@@ -19,6 +19,8 @@ struct Cli {
 enum Command {
     /// Run the operator (watches MailCluster, MailPool and DovecotFleet resources).
     Run(run::RunArgs),
+    /// Print the CRDs generated from the API types (or write them with --out / --doc).
+    Crd(rbox_operator::api::crd::CrdArgs),
     /// Print the version and exit.
     Version,
 }
@@ -28,6 +30,7 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Run(args) => run::run(args).await?,
+        Command::Crd(args) => rbox_operator::api::crd::run(&args)?,
         Command::Version => println!("rbox-operator {}", env!("CARGO_PKG_VERSION")),
     }
     Ok(())
