@@ -56,7 +56,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         ready.clone(),
         shutdown.clone(),
     ));
-    let ctx = Context::new(client.clone(), metrics.clone(), args.watch_namespace.clone());
+    let ctx = Context::new(
+        client.clone(),
+        metrics.clone(),
+        args.watch_namespace.clone(),
+    );
     let work = |token: CancellationToken| controllers(ctx.clone(), ready.clone(), token);
     let result = if args.no_leader_election {
         work(shutdown.clone()).await;

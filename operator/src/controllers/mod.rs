@@ -4,6 +4,7 @@
 //! `Controller` that runs until the token is cancelled. `run_all` starts them side by side.
 
 pub mod connections;
+pub mod dovecotfleet;
 
 use std::sync::Arc;
 
@@ -63,6 +64,5 @@ impl Context {
 /// Run every controller until `token` is cancelled.
 pub async fn run_all(ctx: Context, token: CancellationToken) {
     // Controllers register here as they are written: futures::join!(a::run(..), b::run(..)).
-    let _ = &ctx;
-    token.cancelled().await;
+    futures::join!(dovecotfleet::run(ctx.clone(), token.clone()));
 }

@@ -39,7 +39,8 @@ pub struct Layout {
     pub index_dir: String,
     /// ceph.conf, mounted from the MailPool's ConfigMap (the keyring sits next to it).
     pub ceph_conf: String,
-    /// TLS certificate and key, mounted from the TLS Secret.
+    /// TLS certificate and key, mounted from the TLS Secret. Not under `config_dir`: a
+    /// ConfigMap volume is read-only, so nothing can be mounted inside it.
     pub tls_cert: String,
     pub tls_key: String,
     /// Directory of the auth Secret's files (passwd-file, LDAP or SQL args file).
@@ -62,9 +63,9 @@ impl Layout {
             state_dir: "/var/lib/dovecot".into(),
             index_dir: "/srv/dovecot-index".into(),
             ceph_conf: "/etc/ceph/ceph.conf".into(),
-            tls_cert: "/etc/dovecot/tls/tls.crt".into(),
-            tls_key: "/etc/dovecot/tls/tls.key".into(),
-            auth_dir: "/etc/dovecot/auth".into(),
+            tls_cert: "/etc/dovecot-tls/tls.crt".into(),
+            tls_key: "/etc/dovecot-tls/tls.key".into(),
+            auth_dir: "/etc/dovecot-auth".into(),
             system_user: POD_USER.into(),
             system_group: POD_USER.into(),
         }

@@ -114,6 +114,8 @@ fn golden_rooted(golden: &str, root: &str) -> String {
     let mut s = golden.to_string();
     for prefix in [
         "/etc/dovecot",
+        "/etc/dovecot-tls",
+        "/etc/dovecot-auth",
         "/run/dovecot",
         "/var/lib/dovecot",
         "/srv/dovecot-index",
@@ -241,8 +243,8 @@ fn tls_enables_ssl_and_implicit_tls_listeners() {
         ..base()
     });
     assert!(has_line(&tls, "ssl = required"));
-    assert!(has_line(&tls, "ssl_cert = </etc/dovecot/tls/tls.crt"));
-    assert!(has_line(&tls, "ssl_key = </etc/dovecot/tls/tls.key"));
+    assert!(has_line(&tls, "ssl_cert = </etc/dovecot-tls/tls.crt"));
+    assert!(has_line(&tls, "ssl_key = </etc/dovecot-tls/tls.key"));
     assert!(has_line(&tls, "disable_plaintext_auth = yes"));
     assert!(tls.contains("inet_listener imaps {\n    port = 10993\n"));
 }
@@ -251,7 +253,7 @@ fn tls_enables_ssl_and_implicit_tls_listeners() {
 fn auth_backends() {
     let c = conf(&base());
     assert!(c.contains(
-        "passdb {\n  driver = passwd-file\n  args = scheme=CRYPT username_format=%u /etc/dovecot/auth/passwd\n}"
+        "passdb {\n  driver = passwd-file\n  args = scheme=CRYPT username_format=%u /etc/dovecot-auth/passwd\n}"
     ));
     let c = conf(&FleetConfig {
         auth: Auth::Ldap {
@@ -259,14 +261,14 @@ fn auth_backends() {
         },
         ..base()
     });
-    assert!(c.contains("passdb {\n  driver = ldap\n  args = /etc/dovecot/auth/ldap.conf\n}"));
+    assert!(c.contains("passdb {\n  driver = ldap\n  args = /etc/dovecot-auth/ldap.conf\n}"));
     let c = conf(&FleetConfig {
         auth: Auth::Sql {
             file: "sql.conf".into(),
         },
         ..base()
     });
-    assert!(c.contains("passdb {\n  driver = sql\n  args = /etc/dovecot/auth/sql.conf\n}"));
+    assert!(c.contains("passdb {\n  driver = sql\n  args = /etc/dovecot-auth/sql.conf\n}"));
     // Whatever the passdb, the user database pins uid, gid and home.
     assert!(c.contains(
         "userdb {\n  driver = static\n  args = uid=5000 gid=5000 home=/srv/dovecot-index/%u\n}"
