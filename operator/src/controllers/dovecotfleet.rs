@@ -9,6 +9,9 @@ pub mod build;
 pub mod status;
 pub mod validate;
 
+#[cfg(test)]
+mod tests;
+
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -122,7 +125,11 @@ pub async fn run(ctx: Context, token: CancellationToken) {
         .owns(ctx.watched_api::<Service>(), owned.clone())
         .owns(ctx.watched_api::<ConfigMap>(), owned.clone())
         .owns(ctx.watched_api::<PodDisruptionBudget>(), owned)
-        .watches(ctx.watched_api::<MailPool>(), watcher::Config::default(), by_pool)
+        .watches(
+            ctx.watched_api::<MailPool>(),
+            watcher::Config::default(),
+            by_pool,
+        )
         .watches(secrets_meta, watcher::Config::default(), by_secret)
         .watches(config_maps_meta, watcher::Config::default(), by_config_map)
         .graceful_shutdown_on(token.clone().cancelled_owned())
@@ -254,9 +261,7 @@ async fn publish_degraded_change(
     if let Some((status, reason, message)) = after
         && status == "True"
     {
-        events
-            .warning(fleet, &reason, "Reconcile", message)
-            .await;
+        events.warning(fleet, &reason, "Reconcile", message).await;
     }
 }
 
@@ -272,7 +277,10 @@ async fn read(ctx: &Context, ns: &str, fleet: &DovecotFleet) -> Result<Observed,
         }
         None => None,
     };
-    let pool_status = pool.as_ref().and_then(|p| p.status.clone()).unwrap_or_default();
+    let pool_status = pool
+        .as_ref()
+        .and_then(|p| p.status.clone())
+        .unwrap_or_default();
 
     let mut secret_names: BTreeSet<String> = BTreeSet::new();
     let a = &fleet.spec.auth;
@@ -289,8 +297,7 @@ async fn read(ctx: &Context, ns: &str, fleet: &DovecotFleet) -> Result<Observed,
     let mut secrets = BTreeMap::new();
     for name in secret_names {
         if let Some(s) = with_timeout(secrets_api.get_opt(&name)).await? {
-            let mut keys: BTreeSet<String> =
-                s.data.unwrap_or_default().into_keys().collect();
+            let mut keys: BTreeSet<String> = s.data.unwrap_or_default().into_keys().collect();
             keys.extend(s.string_data.unwrap_or_default().into_keys());
             secrets.insert(name, keys);
         }

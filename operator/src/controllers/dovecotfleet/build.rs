@@ -10,10 +10,9 @@ use k8s_openapi::api::core::v1::{
     Affinity, Capabilities, ConfigMap, ConfigMapProjection, ConfigMapVolumeSource, Container,
     ContainerPort, EmptyDirVolumeSource, ExecAction, HTTPGetAction, KeyToPath, Lifecycle,
     LifecycleHandler, PersistentVolumeClaimVolumeSource, PodAffinityTerm, PodAntiAffinity,
-    PodSecurityContext, PodSpec, PodTemplateSpec, Probe, ProjectedVolumeSource,
-    SeccompProfile, SecretProjection, SecretVolumeSource, SecurityContext, Service,
-    ServicePort, ServiceSpec, TCPSocketAction, Volume, VolumeMount, VolumeProjection,
-    WeightedPodAffinityTerm,
+    PodSecurityContext, PodSpec, PodTemplateSpec, Probe, ProjectedVolumeSource, SeccompProfile,
+    SecretProjection, SecretVolumeSource, SecurityContext, Service, ServicePort, ServiceSpec,
+    TCPSocketAction, Volume, VolumeMount, VolumeProjection, WeightedPodAffinityTerm,
 };
 use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
@@ -100,7 +99,12 @@ pub fn build(fleet: &DovecotFleet, plan: &Plan) -> Owned {
 fn config_map(fleet: &DovecotFleet, plan: &Plan) -> ConfigMap {
     ConfigMap {
         metadata: meta(fleet, config_map_name(&fleet.name_any())),
-        data: Some(plan.files.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()),
+        data: Some(
+            plan.files
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+        ),
         ..ConfigMap::default()
     }
 }
@@ -195,7 +199,14 @@ fn services(fleet: &DovecotFleet, plan: &Plan) -> Vec<Service> {
         out.push(Service {
             metadata,
             spec: Some(ServiceSpec {
-                type_: Some(if exposed { svc.type_.as_str() } else { "ClusterIP" }.into()),
+                type_: Some(
+                    if exposed {
+                        svc.type_.as_str()
+                    } else {
+                        "ClusterIP"
+                    }
+                    .into(),
+                ),
                 selector: Some(selector(&name)),
                 ports: Some(defs.iter().map(service_port).collect()),
                 ..ServiceSpec::default()

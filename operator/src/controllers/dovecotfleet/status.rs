@@ -62,8 +62,15 @@ pub fn desired_status(
     });
     // Progressing: the StatefulSet is still converging on the spec.
     conds.push(match (sts, outcome) {
-        (None, Outcome::Blocked(b)) => Desired::new(ct::PROGRESSING, false, b.reason, b.message.clone()),
-        (None, _) => Desired::new(ct::PROGRESSING, true, "Creating", "creating the StatefulSet"),
+        (None, Outcome::Blocked(b)) => {
+            Desired::new(ct::PROGRESSING, false, b.reason, b.message.clone())
+        }
+        (None, _) => Desired::new(
+            ct::PROGRESSING,
+            true,
+            "Creating",
+            "creating the StatefulSet",
+        ),
         (Some(s), _) => {
             let generation = s.metadata.generation.unwrap_or(0);
             let observed = st.observed_generation.unwrap_or(0);
@@ -73,7 +80,12 @@ pub fn desired_status(
                 && st.update_revision.is_some()
                 && st.current_revision != st.update_revision;
             if observed < generation {
-                Desired::new(ct::PROGRESSING, true, "Updating", "the StatefulSet controller has not seen the latest spec yet")
+                Desired::new(
+                    ct::PROGRESSING,
+                    true,
+                    "Updating",
+                    "the StatefulSet controller has not seen the latest spec yet",
+                )
             } else if revs_differ || updated < replicas {
                 Desired::new(
                     ct::PROGRESSING,
@@ -89,7 +101,12 @@ pub fn desired_status(
                     format!("{replicas} pods, {ready} ready, {desired_replicas} wanted"),
                 )
             } else {
-                Desired::new(ct::PROGRESSING, false, "Complete", format!("{ready} pods ready and up to date"))
+                Desired::new(
+                    ct::PROGRESSING,
+                    false,
+                    "Complete",
+                    format!("{ready} pods ready and up to date"),
+                )
             }
         }
     });

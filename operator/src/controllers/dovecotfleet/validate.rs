@@ -99,7 +99,10 @@ pub fn validate(fleet: &DovecotFleet, seen: &Observed) -> Result<Plan, Blocked> 
             format!("waiting for MailPool {pool_name} to report {what} in its status"),
         )
     };
-    let data_pool = status.data_pool.as_ref().ok_or_else(|| missing("dataPool"))?;
+    let data_pool = status
+        .data_pool
+        .as_ref()
+        .ok_or_else(|| missing("dataPool"))?;
     let index_pool = status
         .index_pool
         .as_ref()
@@ -263,7 +266,9 @@ fn positive_id(id: i64, what: &str) -> Result<u32, Blocked> {
         Ok(v) if v > 0 => Ok(v),
         _ => Err(blocked(
             "InvalidSpec",
-            format!("spec.mailUser.{what} must be between 1 and 4294967295 (mail never runs as root), got {id}"),
+            format!(
+                "spec.mailUser.{what} must be between 1 and 4294967295 (mail never runs as root), got {id}"
+            ),
         )),
     }
 }
@@ -280,7 +285,13 @@ fn auth(fleet: &DovecotFleet) -> Result<(Auth, String, String), Blocked> {
     match (&a.passwd_file, &a.ldap, &a.sql) {
         (Some(f), None, None) => {
             let (s, k) = pick(f, PASSWD_FILE_DEFAULT_KEY);
-            Ok((Auth::PasswdFile { file: "passwd".into() }, s, k))
+            Ok((
+                Auth::PasswdFile {
+                    file: "passwd".into(),
+                },
+                s,
+                k,
+            ))
         }
         (None, Some(f), None) => {
             let (s, k) = pick(f, LDAP_DEFAULT_KEY);
