@@ -104,14 +104,28 @@ fn default_cluster_name() -> String {
 /// An external Ceph cluster: monitors and a keyring.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {
+        "rule": "has(self.monitors) != has(self.monitorsSecretKey)",
+        "message": "set exactly one of external.monitors (the addresses) or external.monitorsSecretKey (a key of the keyring Secret that holds them)"
+    }
+]))]
 pub struct ExternalCeph {
     /// Monitor addresses, as in ceph.conf's `mon_host`: `10.0.0.1:6789`, `mon1.example.com`, or
-    /// an address vector such as `[v2:10.0.0.1:3300,v1:10.0.0.1:6789]`. At least one.
+    /// an address vector such as `[v2:10.0.0.1:3300,v1:10.0.0.1:6789]`. Exclusive with
+    /// `monitorsSecretKey`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(
         length(min = 1, max = 16),
         inner(length(min = 1, max = 256), regex(pattern = r"^\S+$"))
     )]
     pub monitors: Vec<String>,
+    /// Key of the keyring Secret (`keyringSecret.name`) whose value holds the monitor addresses
+    /// in `mon_host` syntax, read at every connect: for clusters whose monitors move, or where
+    /// one Secret carries everything needed to connect. Exclusive with `monitors`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253), regex(pattern = CONFIG_KEY_PATTERN))]
+    pub monitors_secret_key: Option<String>,
     /// The Secret (same namespace) holding the keyring of `user`: a Ceph keyring file as
     /// `ceph auth get client.<id>` prints it.
     pub keyring_secret: KeyringSecretRef,
@@ -355,6 +369,45 @@ impl Default for RboxSettings {
     }
 }
 
+impl RboxSettings {
+    /// The settings as `rbox_cfg` key/value pairs, in librmb's key order.
+    pub fn cfg_entries(&self) -> [(&'static str, String); 9] {
+        [
+            ("user_mapping", self.user_mapping.to_string()),
+            ("user_ns", self.user_namespace.clone()),
+            ("user_suffix", self.user_suffix.clone()),
+            ("rbox_public_namespace", self.public_namespace.clone()),
+            ("rbox_mail_attributes", self.mail_attributes.clone()),
+            (
+                "rbox_updateable_attributes",
+                self.updateable_attributes.clone(),
+            ),
+            ("rbox_update_attributes", self.update_attributes.to_string()),
+            (
+                "rbox_metadata_storage",
+                self.metadata_storage.as_str().to_string(),
+            ),
+            (
+                "rbox_storage_metadata_attr",
+                self.metadata_attribute.clone(),
+            ),
+        ]
+    }
+
+    /// The `rbox_cfg` object these settings describe, validated by rbox-core (the schema
+    /// already refuses what rbox-core refuses; this is the last word).
+    pub fn to_rbox_config(
+        &self,
+    ) -> Result<rbox_core::format::RboxConfig, rbox_core::format::CfgError> {
+        let updates: Vec<String> = self
+            .cfg_entries()
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        rbox_core::format::RboxConfig::default().apply_updates(&updates)
+    }
+}
+
 /// How the operator checks the cluster.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -409,16 +462,17 @@ impl Default for HealthSettings {
     }
 }
 
-/// Lifecycle of a MailCluster, for `kubectl get`.
+// Lifecycle of a MailCluster (documented on `MailClusterStatus::phase`: a type doc here would
+// replace the field's description in the schema).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum ClusterPhase {
-    /// Not connected yet (first connect in progress, or monitors unreachable).
+    // Not connected yet (first connect in progress, or monitors unreachable).
     Connecting,
-    /// Connected and Ceph reports HEALTH_OK or HEALTH_WARN.
+    // Connected and Ceph reports HEALTH_OK or HEALTH_WARN.
     Ready,
-    /// Connected, but Ceph reports HEALTH_ERR or a check failed.
+    // Connected, but Ceph reports HEALTH_ERR or a check failed.
     Degraded,
-    /// The spec cannot work (e.g. the keyring Secret is missing); see the conditions.
+    // The spec cannot work (e.g. the keyring Secret is missing); see the conditions.
     Failed,
 }
 
@@ -468,7 +522,10 @@ pub struct MailClusterStatus {
     /// The `metadata.generation` this status describes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
-    /// Connecting, Ready, Degraded or Failed.
+    /// `Connecting` (first connect in progress, or monitors unreachable), `Ready` (connected,
+    /// Ceph reports HEALTH_OK or HEALTH_WARN), `Degraded` (connected, HEALTH_ERR or a failed
+    /// check) or `Failed` (the spec cannot work, e.g. the keyring Secret is missing; see the
+    /// conditions).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phase: Option<ClusterPhase>,
     /// The Ceph cluster's fsid.

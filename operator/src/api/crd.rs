@@ -9,9 +9,66 @@ use super::{DovecotFleet, MailCluster, MailPool};
 /// The command that rewrites `crds/` and `docs/api.md` from the types (quoted in test failures).
 pub const REGENERATE: &str = "cargo run -p rbox-operator -- crd --out crds/ --doc docs/api.md";
 
-/// Every CRD of the API, in dependency order (cluster, pool, fleet).
+/// Every CRD of the API, in dependency order (cluster, pool, fleet), with tidied descriptions.
 pub fn all() -> Vec<CustomResourceDefinition> {
-    vec![MailCluster::crd(), MailPool::crd(), DovecotFleet::crd()]
+    vec![
+        tidy(MailCluster::crd()),
+        tidy(MailPool::crd()),
+        tidy(DovecotFleet::crd()),
+    ]
+}
+
+/// Doc comments arrive with the source's line breaks; `kubectl explain` wraps text itself, so
+/// single line breaks inside a paragraph become spaces (paragraphs and list items stay).
+fn tidy(crd: CustomResourceDefinition) -> CustomResourceDefinition {
+    let Ok(mut value) = serde_json::to_value(&crd) else {
+        return crd;
+    };
+    tidy_schema(&mut value);
+    serde_json::from_value(value).unwrap_or(crd)
+}
+
+fn tidy_schema(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (key, v) in map.iter_mut() {
+                match v {
+                    serde_json::Value::String(s) if key == "description" => *s = unwrap_lines(s),
+                    _ => tidy_schema(v),
+                }
+            }
+            // schemars writes `uint32`/`uint64` for unsigned integers; the API server warns
+            // about formats it does not know on every apply. `minimum: 0` says it already.
+            if matches!(
+                map.get("format").and_then(|f| f.as_str()),
+                Some("uint32" | "uint64" | "uint16" | "uint8")
+            ) {
+                map.remove("format");
+            }
+        }
+        serde_json::Value::Array(list) => list.iter_mut().for_each(tidy_schema),
+        _ => {}
+    }
+}
+
+/// Join lines of a paragraph with spaces; keep blank lines and lines that start a list item.
+pub(crate) fn unwrap_lines(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let lines: Vec<&str> = s.split('\n').collect();
+    for (i, line) in lines.iter().enumerate() {
+        if i > 0 {
+            let prev = lines[i - 1];
+            let starts_item =
+                line.trim_start().starts_with("- ") || line.trim_start().starts_with("* ");
+            if line.is_empty() || prev.is_empty() || starts_item {
+                out.push('\n');
+            } else {
+                out.push(' ');
+            }
+        }
+        out.push_str(line);
+    }
+    out
 }
 
 /// The file name of a CRD under `crds/`: `<plural>.<group>.yaml`.
@@ -73,4 +130,65 @@ pub fn run(args: &CrdArgs) -> anyhow::Result<()> {
         eprintln!("wrote {}", path.display());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn repo() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+    }
+
+    /// `crds/` is what the types generate: one file per CRD, nothing else, byte for byte.
+    #[test]
+    fn crds_directory_matches_the_types() {
+        let dir = repo().join("crds");
+        let mut expected: Vec<String> = all().iter().map(file_name).collect();
+        expected.sort();
+        let mut present: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| {
+                panic!(
+                    "read {}: {e}; regenerate with `{REGENERATE}`",
+                    dir.display()
+                )
+            })
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".yaml"))
+            .collect();
+        present.sort();
+        assert_eq!(
+            present, expected,
+            "crds/ holds other files than the types generate; regenerate with `{REGENERATE}`"
+        );
+        for crd in all() {
+            let path = dir.join(file_name(&crd));
+            let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
+            let generated = to_yaml(&crd).unwrap();
+            assert!(
+                on_disk == generated,
+                "{} differs from what the Rust types generate; regenerate with `{REGENERATE}`",
+                path.display()
+            );
+        }
+    }
+
+    /// `docs/api.md` is what the schema generates.
+    #[test]
+    fn api_reference_matches_the_types() {
+        let path = repo().join("docs/api.md");
+        let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            on_disk == super::super::doc::markdown(&all()),
+            "{} differs from what the schema generates; regenerate with `{REGENERATE}`",
+            path.display()
+        );
+    }
+
+    #[test]
+    fn descriptions_keep_paragraphs_and_list_items() {
+        assert_eq!(unwrap_lines("a\nb\n\nc\n- d\n- e"), "a b\n\nc\n- d\n- e");
+    }
 }

@@ -128,7 +128,7 @@ fn default_grace() -> i64 {
     120
 }
 
-/// `imagePullPolicy` of a container.
+// `imagePullPolicy` of a container (no type doc: it would replace the field's description).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum ImagePullPolicy {
     Always,
@@ -231,7 +231,7 @@ protocol!(
         "message": "protocols: enable at least one of imap, pop3, lmtp or submission"
     },
     {
-        "rule": "cel.bind(ports, [self.imap, self.pop3, self.lmtp, self.submission].filter(p, p.enabled).map(p, p.port), ports.all(x, ports.filter(y, y == x).size() == 1))",
+        "rule": "[self.imap.enabled ? self.imap.port : -1, self.pop3.enabled ? self.pop3.port : -2, self.lmtp.enabled ? self.lmtp.port : -3, self.submission.enabled ? self.submission.port : -4].all(a, [self.imap.enabled ? self.imap.port : -1, self.pop3.enabled ? self.pop3.port : -2, self.lmtp.enabled ? self.lmtp.port : -3, self.submission.enabled ? self.submission.port : -4].filter(b, b == a).size() == 1)",
         "message": "protocols: two enabled protocols use the same port"
     }
 ]))]
@@ -272,35 +272,60 @@ pub struct TlsSettings {
 pub struct AuthSettings {
     /// Users from a passwd-file (`user:{SCHEME}hash:uid:gid::home::`) kept in a Secret.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub passwd_file: Option<SecretFile>,
+    pub passwd_file: Option<PasswdFileAuth>,
     /// Users from LDAP: a Secret key holding a complete `dovecot-ldap.conf.ext` (uris, dn,
     /// dnpass, base, filters), used as passdb and userdb args.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ldap: Option<SecretFile>,
+    pub ldap: Option<LdapAuth>,
     /// Users from SQL: a Secret key holding a complete `dovecot-sql.conf.ext` (driver, connect,
     /// password_query, user_query), used as passdb and userdb args.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sql: Option<SecretFile>,
+    pub sql: Option<SqlAuth>,
 }
 
-/// A file kept in a Secret, mounted read-only into the pods.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct SecretFile {
-    /// Name of the Secret, in the same namespace.
-    #[schemars(length(min = 1, max = 253), regex(pattern = DNS_SUBDOMAIN_PATTERN))]
-    pub secret_name: String,
-    /// Key of the file inside the Secret. Default: `passwd` for passwdFile,
-    /// `dovecot-ldap.conf.ext` for ldap, `dovecot-sql.conf.ext` for sql.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1, max = 253), regex(pattern = CONFIG_KEY_PATTERN))]
-    pub key: Option<String>,
+/// One type per auth source, so each has its own default key in the schema.
+macro_rules! secret_file {
+    ($name:ident, $what:literal, $key:literal, $key_fn:ident, $key_str:literal) => {
+        #[doc = concat!($what, ", kept in a Secret and mounted read-only into the pods.")]
+        #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+        #[serde(rename_all = "camelCase")]
+        pub struct $name {
+            /// Name of the Secret, in the same namespace.
+            #[schemars(length(min = 1, max = 253), regex(pattern = DNS_SUBDOMAIN_PATTERN))]
+            pub secret_name: String,
+            #[doc = concat!("Key of the file inside the Secret (default `", $key, "`).")]
+            #[serde(default = $key_str)]
+            #[schemars(length(min = 1, max = 253), regex(pattern = CONFIG_KEY_PATTERN))]
+            pub key: String,
+        }
+
+        fn $key_fn() -> String {
+            $key.into()
+        }
+    };
 }
 
-/// Default Secret keys of the three auth sources.
-pub const PASSWD_FILE_DEFAULT_KEY: &str = "passwd";
-pub const LDAP_DEFAULT_KEY: &str = "dovecot-ldap.conf.ext";
-pub const SQL_DEFAULT_KEY: &str = "dovecot-sql.conf.ext";
+secret_file!(
+    PasswdFileAuth,
+    "A passwd-file",
+    "passwd",
+    passwd_key,
+    "passwd_key"
+);
+secret_file!(
+    LdapAuth,
+    "A dovecot-ldap.conf.ext",
+    "dovecot-ldap.conf.ext",
+    ldap_key,
+    "ldap_key"
+);
+secret_file!(
+    SqlAuth,
+    "A dovecot-sql.conf.ext",
+    "dovecot-sql.conf.ext",
+    sql_key,
+    "sql_key"
+);
 
 /// Where Dovecot's own index files live.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -338,7 +363,7 @@ pub struct EmptyDirIndexStorage {
     /// Upper bound of the volume, e.g. `10Gi`. Default: none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend("x-kubernetes-validations" = [
-        {"rule": "isQuantity(string(self)) && quantity(string(self)).sign() > 0", "message": "emptyDir.sizeLimit must be a positive quantity such as 10Gi"}
+        {"rule": "isQuantity(string(self)) && quantity(string(self)).isGreaterThan(quantity('0'))", "message": "emptyDir.sizeLimit must be a positive quantity such as 10Gi"}
     ]))]
     pub size_limit: Option<Quantity>,
 }

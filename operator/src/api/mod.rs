@@ -20,9 +20,9 @@ pub use cluster::{
 pub use common::{GROUP, LocalRef, VERSION};
 pub use fleet::{
     AuthSettings, DovecotFleet, DovecotFleetSpec, DovecotFleetStatus, EmptyDirIndexStorage,
-    ImagePullPolicy, ImapProtocol, IndexStorage, LmtpProtocol, MailUser, Pop3Protocol, Protocols,
-    PvcIndexStorage, Scheduling, SecretFile, ServiceSettings, ServiceType, SubmissionProtocol,
-    TlsSettings,
+    ImagePullPolicy, ImapProtocol, IndexStorage, LdapAuth, LmtpProtocol, MailUser, PasswdFileAuth,
+    Pop3Protocol, Protocols, PvcIndexStorage, Scheduling, ServiceSettings, ServiceType, SqlAuth,
+    SubmissionProtocol, TlsSettings,
 };
 pub use pool::{
     CONFIRM_DELETE_ANNOTATION, CanaryResult, CompressionAlgorithm, CompressionMode,

@@ -356,7 +356,7 @@ impl CompressionMode {
     }
 }
 
-/// `compression_algorithm` of a pool.
+// `compression_algorithm` of a pool (no type doc: it would replace the field's description).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum CompressionAlgorithm {
@@ -384,7 +384,7 @@ pub struct QuotaSettings {
     /// Maximum bytes stored in the pool (before replication), as a quantity: `500Gi`, `2Ti`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend("x-kubernetes-validations" = [
-        {"rule": "isQuantity(string(self)) && quantity(string(self)).sign() >= 0", "message": "quota.maxBytes must be a non-negative quantity such as 500Gi or 2Ti (0 = no limit)"}
+        {"rule": "isQuantity(string(self)) && !quantity(string(self)).isLessThan(quantity('0'))", "message": "quota.maxBytes must be a non-negative quantity such as 500Gi or 2Ti (0 = no limit)"}
     ]))]
     pub max_bytes: Option<Quantity>,
     /// Maximum number of objects (mails) in the pool.
@@ -393,22 +393,23 @@ pub struct QuotaSettings {
     pub max_objects: Option<u64>,
 }
 
-/// Lifecycle of a MailPool, for `kubectl get`.
+// Lifecycle of a MailPool (documented on `MailPoolStatus::phase`: a type doc here would
+// replace the field's description in the schema).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum PoolPhase {
-    /// Waiting for the MailCluster to connect.
+    // Waiting for the MailCluster to connect.
     Pending,
-    /// Creating pools, rules, the cephx user or rbox_cfg.
+    // Creating pools, rules, the cephx user or rbox_cfg.
     Creating,
-    /// Pools exist and the last canary succeeded.
+    // Pools exist and the last canary succeeded.
     Ready,
-    /// Pools exist but the canary or Ceph reports a problem.
+    // Pools exist but the canary or Ceph reports a problem.
     Degraded,
-    /// Being deleted.
+    // Being deleted.
     Deleting,
-    /// Deletion waits: the pool is not empty, or the confirmation annotation is missing.
+    // Deletion waits: the pool is not empty, or the confirmation annotation is missing.
     DeletionBlocked,
-    /// The spec cannot work (e.g. an existing pool conflicts with it); see the conditions.
+    // The spec cannot work (e.g. an existing pool conflicts with it); see the conditions.
     Failed,
 }
 
@@ -468,7 +469,10 @@ pub struct MailPoolStatus {
     /// The `metadata.generation` this status describes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
-    /// Pending, Creating, Ready, Degraded, Deleting, DeletionBlocked or Failed.
+    /// `Pending` (waiting for the MailCluster), `Creating` (pools, rules, user or rbox_cfg being
+    /// made), `Ready` (pools exist, last canary succeeded), `Degraded` (canary or Ceph reports a
+    /// problem), `Deleting`, `DeletionBlocked` (pool not empty or confirmation annotation
+    /// missing) or `Failed` (the spec cannot work; see the conditions).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phase: Option<PoolPhase>,
     /// The data pool as observed.
