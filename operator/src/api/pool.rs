@@ -440,6 +440,14 @@ pub struct PoolStatus {
     /// Number of PGs per state, e.g. `active+clean: 32`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub pg_states: BTreeMap<String, u32>,
+    /// Free-form `parameters` the operator set on this pool, each with the value it had
+    /// before ("" = it was unset), so a parameter removed from the spec is put back.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub managed_parameters: BTreeMap<String, String>,
+    /// Objects in the index pool whose omap exceeds Ceph's large-omap threshold (reported by
+    /// deep scrub).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub large_omap_objects: Option<u64>,
 }
 
 /// The last canary: save, read, verify and delete one real mail through rbox-core.
@@ -493,4 +501,7 @@ pub struct MailPoolStatus {
     /// The last canary.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_canary: Option<CanaryResult>,
+    /// The value of the `mail.rbox.io/rotate-key` annotation the last key rotation answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_rotation: Option<String>,
 }

@@ -165,14 +165,16 @@ fn pool_status_of(f: &DovecotFleet, pools: &Store<MailPool>) -> Option<crate::ap
     pool.status.clone()
 }
 
+fn auth_secret_names(a: &crate::api::AuthSettings) -> BTreeSet<String> {
+    let p = a.passwd_file.as_ref().map(|f| f.secret_name.clone());
+    let l = a.ldap.as_ref().map(|f| f.secret_name.clone());
+    let s = a.sql.as_ref().map(|f| f.secret_name.clone());
+    [p, l, s].into_iter().flatten().collect()
+}
+
 /// Names of the Secrets a fleet depends on (auth, TLS, its pool's keyring).
 fn referenced_secrets(f: &DovecotFleet, pools: &Store<MailPool>) -> BTreeSet<String> {
-    let a = &f.spec.auth;
-    let mut out: BTreeSet<String> = [&a.passwd_file, &a.ldap, &a.sql]
-        .into_iter()
-        .flatten()
-        .map(|s| s.secret_name.clone())
-        .collect();
+    let mut out = auth_secret_names(&f.spec.auth);
     if let Some(t) = &f.spec.tls {
         out.insert(t.secret_name.clone());
     }
@@ -283,10 +285,7 @@ async fn read(ctx: &Context, ns: &str, fleet: &DovecotFleet) -> Result<Observed,
         .unwrap_or_default();
 
     let mut secret_names: BTreeSet<String> = BTreeSet::new();
-    let a = &fleet.spec.auth;
-    for f in [&a.passwd_file, &a.ldap, &a.sql].into_iter().flatten() {
-        secret_names.insert(f.secret_name.clone());
-    }
+    secret_names.extend(auth_secret_names(&fleet.spec.auth));
     if let Some(t) = &fleet.spec.tls {
         secret_names.insert(t.secret_name.clone());
     }

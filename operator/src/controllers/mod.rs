@@ -3,8 +3,13 @@
 //! Each controller lives in its own module and exposes `run(ctx, token)`: a kube-runtime
 //! `Controller` that runs until the token is cancelled. `run_all` starts them side by side.
 
+pub mod ceph_errors;
+pub mod cluster_conn;
 pub mod connections;
 pub mod dovecotfleet;
+pub mod instrument;
+pub mod mailcluster;
+pub mod mailpool;
 
 use std::sync::Arc;
 
@@ -64,5 +69,9 @@ impl Context {
 /// Run every controller until `token` is cancelled.
 pub async fn run_all(ctx: Context, token: CancellationToken) {
     // Controllers register here as they are written: futures::join!(a::run(..), b::run(..)).
-    futures::join!(dovecotfleet::run(ctx.clone(), token.clone()));
+    futures::join!(
+        mailcluster::run(ctx.clone(), token.clone()),
+        mailpool::run(ctx.clone(), token.clone()),
+        dovecotfleet::run(ctx.clone(), token.clone()),
+    );
 }

@@ -129,8 +129,8 @@ pub struct Protocols {
     pub submission: bool,
 }
 
-/// How users authenticate. The user database is always static (uid, gid and home are the
-/// fleet's), with the passdb confirming that a user exists (LMTP refuses unknown recipients).
+/// How users authenticate: the same source serves as passdb and userdb, with uid, gid and
+/// home overridden by the fleet's.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Auth {
     /// A Dovecot passwd-file (`user:{SCHEME}hash`), mounted from a Secret as `file`.
@@ -318,18 +318,28 @@ pub fn render(cfg: &FleetConfig, layout: &Layout) -> String {
 
     section(w, "Authentication");
     let _ = writeln!(w, "auth_mechanisms = plain login");
-    let (driver, args) = match &cfg.auth {
-        Auth::PasswdFile { file } => (
-            "passwd-file",
-            format!("scheme=CRYPT username_format=%u {}", layout.auth_file(file)),
-        ),
-        Auth::Ldap { file } => ("ldap", layout.auth_file(file)),
-        Auth::Sql { file } => ("sql", layout.auth_file(file)),
+    let (driver, passdb_args, userdb_args) = match &cfg.auth {
+        Auth::PasswdFile { file } => {
+            let path = layout.auth_file(file);
+            (
+                "passwd-file",
+                format!("scheme=CRYPT username_format=%u {path}"),
+                format!("username_format=%u {path}"),
+            )
+        }
+        Auth::Ldap { file } => ("ldap", layout.auth_file(file), layout.auth_file(file)),
+        Auth::Sql { file } => ("sql", layout.auth_file(file), layout.auth_file(file)),
     };
-    let _ = writeln!(w, "passdb {{\n  driver = {driver}\n  args = {args}\n}}");
     let _ = writeln!(
         w,
-        "userdb {{\n  driver = static\n  args = uid={} gid={} home={}/%u\n}}",
+        "passdb {{\n  driver = {driver}\n  args = {passdb_args}\n}}"
+    );
+    // The user database answers "does this user exist" (LMTP refuses unknown recipients) and
+    // may add fields (quota, …); uid, gid and home are always the fleet's: every process runs
+    // as the one non-root user.
+    let _ = writeln!(
+        w,
+        "userdb {{\n  driver = {driver}\n  args = {userdb_args}\n  override_fields = uid={} gid={} home={}/%u\n}}",
         cfg.mail_uid, cfg.mail_gid, layout.index_dir
     );
 

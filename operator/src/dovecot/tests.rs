@@ -269,10 +269,10 @@ fn auth_backends() {
         ..base()
     });
     assert!(c.contains("passdb {\n  driver = sql\n  args = /etc/dovecot-auth/sql.conf\n}"));
-    // Whatever the passdb, the user database pins uid, gid and home.
-    assert!(c.contains(
-        "userdb {\n  driver = static\n  args = uid=5000 gid=5000 home=/srv/dovecot-index/%u\n}"
-    ));
+    // Whatever the source, the user database pins uid, gid and home.
+    assert!(c.contains("userdb {\n  driver = sql\n  args = /etc/dovecot-auth/sql.conf\n  override_fields = uid=5000 gid=5000 home=/srv/dovecot-index/%u\n}"));
+    let c = conf(&base());
+    assert!(c.contains("userdb {\n  driver = passwd-file\n  args = username_format=%u /etc/dovecot-auth/passwd\n  override_fields = uid=5000 gid=5000 home=/srv/dovecot-index/%u\n}"));
 }
 
 #[test]

@@ -45,6 +45,8 @@ pub struct Metrics {
     pub reconcile_errors: Family<ErrorLabels, Counter>,
     pub reconcile_duration: Family<ControllerLabels, Histogram, fn() -> Histogram>,
     pub ceph_call_duration: Family<CephCallLabels, Histogram, fn() -> Histogram>,
+    /// Mon commands that change cluster state (steady state: none).
+    pub ceph_writes: Family<CephCallLabels, Counter>,
     pub canary_latency: Family<PoolLabels, Histogram, fn() -> Histogram>,
     pub canary_failures: Family<PoolLabels, Counter>,
     pub is_leader: Gauge,
@@ -80,6 +82,12 @@ impl Metrics {
                 latency_histogram,
             );
         let canary_failures = Family::<PoolLabels, Counter>::default();
+        let ceph_writes = Family::<CephCallLabels, Counter>::default();
+        registry.register(
+            "ceph_writes",
+            "Ceph admin commands that change cluster state, by command",
+            ceph_writes.clone(),
+        );
         let is_leader = Gauge::default();
         registry.register(
             "reconciles",
@@ -122,6 +130,7 @@ impl Metrics {
             reconcile_errors,
             reconcile_duration,
             ceph_call_duration,
+            ceph_writes,
             canary_latency,
             canary_failures,
             is_leader,
@@ -153,6 +162,14 @@ impl Metrics {
                 call: call.to_string(),
             })
             .observe(took.as_secs_f64());
+    }
+
+    pub fn ceph_write(&self, call: &str) {
+        self.ceph_writes
+            .get_or_create(&CephCallLabels {
+                call: call.to_string(),
+            })
+            .inc();
     }
 
     /// The text exposition format.

@@ -6,7 +6,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use kube::ResourceExt;
 
-use crate::api::fleet::{LDAP_DEFAULT_KEY, PASSWD_FILE_DEFAULT_KEY, SQL_DEFAULT_KEY};
 use crate::api::{DovecotFleet, MailCluster, MailPool, conditions as ct};
 use crate::dovecot::config::{Auth, FleetConfig, Protocols, Rbox, config_hash};
 use crate::dovecot::files;
@@ -273,46 +272,32 @@ fn positive_id(id: i64, what: &str) -> Result<u32, Blocked> {
     }
 }
 
-/// The auth backend, its Secret and the key in it.
+/// The auth backend, its Secret and the key in it. The file is mounted under the name
+/// Dovecot's documentation uses, whatever the key is called in the Secret.
 fn auth(fleet: &DovecotFleet) -> Result<(Auth, String, String), Blocked> {
     let a = &fleet.spec.auth;
-    let pick = |f: &crate::api::SecretFile, default: &str| {
-        (
-            f.secret_name.clone(),
-            f.key.clone().unwrap_or_else(|| default.to_string()),
-        )
-    };
     match (&a.passwd_file, &a.ldap, &a.sql) {
-        (Some(f), None, None) => {
-            let (s, k) = pick(f, PASSWD_FILE_DEFAULT_KEY);
-            Ok((
-                Auth::PasswdFile {
-                    file: "passwd".into(),
-                },
-                s,
-                k,
-            ))
-        }
-        (None, Some(f), None) => {
-            let (s, k) = pick(f, LDAP_DEFAULT_KEY);
-            Ok((
-                Auth::Ldap {
-                    file: LDAP_DEFAULT_KEY.into(),
-                },
-                s,
-                k,
-            ))
-        }
-        (None, None, Some(f)) => {
-            let (s, k) = pick(f, SQL_DEFAULT_KEY);
-            Ok((
-                Auth::Sql {
-                    file: SQL_DEFAULT_KEY.into(),
-                },
-                s,
-                k,
-            ))
-        }
+        (Some(f), None, None) => Ok((
+            Auth::PasswdFile {
+                file: "passwd".into(),
+            },
+            f.secret_name.clone(),
+            f.key.clone(),
+        )),
+        (None, Some(f), None) => Ok((
+            Auth::Ldap {
+                file: "dovecot-ldap.conf.ext".into(),
+            },
+            f.secret_name.clone(),
+            f.key.clone(),
+        )),
+        (None, None, Some(f)) => Ok((
+            Auth::Sql {
+                file: "dovecot-sql.conf.ext".into(),
+            },
+            f.secret_name.clone(),
+            f.key.clone(),
+        )),
         _ => Err(blocked(
             "InvalidSpec",
             "spec.auth: set exactly one of passwdFile, ldap or sql",
