@@ -58,7 +58,7 @@ pub async fn check(cfg: &FleetConfig) -> Result<(), CheckError> {
     let (user, group) = host_unprivileged_user();
     let layout = Layout::rooted(&root, user, group);
     let conf = layout.conf_file();
-    prepare(cfg, &layout).await?;
+    materialize(cfg, &layout).await?;
     let result = run_doveconf(&conf).await;
     // Report the pod's paths, not the temporary ones.
     result.map_err(|e| match e {
@@ -124,8 +124,9 @@ fn message(stderr: &str) -> String {
     }
 }
 
-/// Write the config and placeholders for every file it references.
-async fn prepare(cfg: &FleetConfig, layout: &Layout) -> Result<(), std::io::Error> {
+/// Write the config, its scripts and an empty placeholder for every file it references, at the
+/// paths of `layout` (a [`Layout::rooted`] one): what doveconf — or a test Dovecot — needs.
+pub async fn materialize(cfg: &FleetConfig, layout: &Layout) -> Result<(), std::io::Error> {
     for dir in [
         &layout.config_dir,
         &layout.base_dir,
@@ -149,12 +150,17 @@ async fn prepare(cfg: &FleetConfig, layout: &Layout) -> Result<(), std::io::Erro
     }
     tokio::fs::write(layout.health_script(), files::HEALTH_CHECK_SCRIPT).await?;
     tokio::fs::write(layout.drain_script(), files::drain_script(layout)).await?;
+    // Executable, as the pod's ConfigMap volume makes them (mode 0555).
+    for script in [layout.health_script(), layout.drain_script()] {
+        use std::os::unix::fs::PermissionsExt;
+        tokio::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).await?;
+    }
     tokio::fs::write(layout.conf_file(), render(cfg, layout)).await?;
     Ok(())
 }
 
 /// An unprivileged user and group that exist on this host (Debian: nobody/nogroup).
-fn host_unprivileged_user() -> (&'static str, &'static str) {
+pub fn host_unprivileged_user() -> (&'static str, &'static str) {
     let group = std::fs::read_to_string("/etc/group").unwrap_or_default();
     if group.lines().any(|l| l.starts_with("nogroup:")) {
         ("nobody", "nogroup")

@@ -19,8 +19,11 @@ pub const GROUP: &str = "group";
 pub const HEALTH_CHECK_SCRIPT: &str = r#"#!/bin/sh
 # Health check for rbox-operator's probes (generated; see docs/dovecot.md).
 # Dovecot's script service connects the client socket to stdin/stdout.
+# Give up on a silent client after 10 s. The timer must not hold the connection open: its
+# stdio goes to /dev/null, and it is stopped when the answer is out.
 trap "exit 0" QUIT
-{ sleep 10; kill -3 $$ 2>/dev/null; } &
+( sleep 10; kill -3 $$ 2>/dev/null ) </dev/null >/dev/null 2>&1 &
+timer=$!
 read -r first || exit 0
 first=$(printf '%s' "$first" | tr -d '\r')
 case "$first" in
@@ -37,6 +40,7 @@ case "$first" in
     done
     printf 'HTTP/1.0 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n' ;;
 esac
+kill "$timer" 2>/dev/null
 exit 0
 "#;
 
