@@ -10,7 +10,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use rbox_operator::dovecot::config::{Auth, FleetConfig, Layout, Protocols, Rbox, ports};
+use rbox_operator::dovecot::config::{FleetConfig, Layout, ports};
 use rbox_operator::dovecot::doveconf;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -76,28 +76,12 @@ async fn generated_config_runs_dovecot_as_non_root_with_probes_and_metrics() {
         .expect("tempdir");
     let root = dir.path().to_string_lossy().into_owned();
     let layout = Layout::rooted(&root, &user, &group);
+    // The pod's uid is the mail uid; here that is the user Dovecot runs as.
     let cfg = FleetConfig {
         fleet: "test/runtime".into(),
-        rbox: Rbox {
-            pool: "mail-data".into(),
-            index_pool: "mail-index".into(),
-            rados_user: "client.dovecot".into(),
-            cluster_name: "ceph".into(),
-            cfg_object: "rbox_cfg".into(),
-        },
-        protocols: Protocols {
-            imap: true,
-            pop3: false,
-            lmtp: true,
-            submission: false,
-        },
-        tls: false,
-        auth: Auth::PasswdFile {
-            file: "passwd".into(),
-        },
         mail_uid: uid,
         mail_gid: gid,
-        extra_config: None,
+        ..FleetConfig::example()
     };
     doveconf::materialize(&cfg, &layout)
         .await

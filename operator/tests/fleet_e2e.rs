@@ -459,6 +459,11 @@ async fn fleet_lifecycle() {
     tokio::time::sleep(Duration::from_secs(1)).await;
     watch.abort();
     let log = std::mem::take(&mut *log.lock().unwrap());
+    eprintln!(
+        "rollout: at most {} of 3 pods not Ready at once; hash changes in order: {:?}",
+        log.max_not_ready,
+        log.hash_changes.iter().map(|(p, _)| p).collect::<Vec<_>>()
+    );
     let rolled: Vec<&String> = log
         .hash_changes
         .iter()

@@ -168,6 +168,36 @@ pub struct FleetConfig {
     pub extra_config: Option<String>,
 }
 
+impl FleetConfig {
+    /// A typical fleet (IMAP and LMTP, passwd-file, no TLS, uid/gid 5000): the base of tests
+    /// and examples, which change what they are about.
+    pub fn example() -> Self {
+        Self {
+            fleet: "mail/imap".into(),
+            rbox: Rbox {
+                pool: "mail-data".into(),
+                index_pool: "mail-index".into(),
+                rados_user: "client.dovecot-mail".into(),
+                cluster_name: "ceph".into(),
+                cfg_object: "rbox_cfg".into(),
+            },
+            protocols: Protocols {
+                imap: true,
+                pop3: false,
+                lmtp: true,
+                submission: false,
+            },
+            tls: false,
+            auth: Auth::PasswdFile {
+                file: "passwd".into(),
+            },
+            mail_uid: 5000,
+            mail_gid: 5000,
+            extra_config: None,
+        }
+    }
+}
+
 /// OpenMetrics metrics exported on [`ports::METRICS`] (Dovecot 2.3.19 filter syntax).
 const METRICS: &[(&str, &str, &str)] = &[
     (

@@ -6,29 +6,7 @@ use super::doveconf::{CheckError, check};
 use super::files;
 
 fn base() -> FleetConfig {
-    FleetConfig {
-        fleet: "mail/imap".into(),
-        rbox: Rbox {
-            pool: "mail-data".into(),
-            index_pool: "mail-index".into(),
-            rados_user: "client.dovecot-mail".into(),
-            cluster_name: "ceph".into(),
-            cfg_object: "rbox_cfg".into(),
-        },
-        protocols: Protocols {
-            imap: true,
-            pop3: false,
-            lmtp: true,
-            submission: false,
-        },
-        tls: false,
-        auth: Auth::PasswdFile {
-            file: "passwd".into(),
-        },
-        mail_uid: 5000,
-        mail_gid: 5000,
-        extra_config: None,
-    }
+    FleetConfig::example()
 }
 
 /// The fixtures with golden files: name → config.

@@ -116,60 +116,51 @@ struct PortDef {
     service: i32,
 }
 
+/// Protocol, its Service port if enabled, its pod port, and its implicit-TLS variant.
+type ProtocolRow = (
+    &'static str,
+    Option<i32>,
+    u16,
+    Option<(&'static str, u16, i32)>,
+);
+
+/// Per enabled protocol: its plain port and, with TLS, its implicit-TLS port (fixed 993/995).
 fn protocol_ports(plan: &Plan) -> Vec<(&'static str, Vec<PortDef>)> {
     let p = &plan.ports;
-    let mut out = Vec::new();
-    if let Some(port) = p.imap {
-        let mut v = vec![PortDef {
-            name: "imap",
-            container: ports::IMAP,
-            service: port,
-        }];
-        if plan.config.tls {
-            v.push(PortDef {
-                name: "imaps",
-                container: ports::IMAPS,
-                service: 993,
-            });
-        }
-        out.push(("imap", v));
-    }
-    if let Some(port) = p.pop3 {
-        let mut v = vec![PortDef {
-            name: "pop3",
-            container: ports::POP3,
-            service: port,
-        }];
-        if plan.config.tls {
-            v.push(PortDef {
-                name: "pop3s",
-                container: ports::POP3S,
-                service: 995,
-            });
-        }
-        out.push(("pop3", v));
-    }
-    if let Some(port) = p.lmtp {
-        out.push((
-            "lmtp",
-            vec![PortDef {
-                name: "lmtp",
-                container: ports::LMTP,
-                service: port,
-            }],
-        ));
-    }
-    if let Some(port) = p.submission {
-        out.push((
-            "submission",
-            vec![PortDef {
-                name: "submission",
-                container: ports::SUBMISSION,
-                service: port,
-            }],
-        ));
-    }
-    out
+    let table: [ProtocolRow; 4] = [
+        (
+            "imap",
+            p.imap,
+            ports::IMAP,
+            Some(("imaps", ports::IMAPS, 993)),
+        ),
+        (
+            "pop3",
+            p.pop3,
+            ports::POP3,
+            Some(("pop3s", ports::POP3S, 995)),
+        ),
+        ("lmtp", p.lmtp, ports::LMTP, None),
+        ("submission", p.submission, ports::SUBMISSION, None),
+    ];
+    table
+        .into_iter()
+        .filter_map(|(name, service, container, tls)| {
+            let mut defs = vec![PortDef {
+                name,
+                container,
+                service: service?,
+            }];
+            if let Some((tls_name, tls_container, tls_service)) = tls.filter(|_| plan.config.tls) {
+                defs.push(PortDef {
+                    name: tls_name,
+                    container: tls_container,
+                    service: tls_service,
+                });
+            }
+            Some((name, defs))
+        })
+        .collect()
 }
 
 fn service_port(p: &PortDef) -> ServicePort {
