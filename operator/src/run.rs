@@ -4,7 +4,6 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::Args;
-use kube::Client;
 use tokio_util::sync::CancellationToken;
 
 use crate::controllers::Context;
@@ -48,7 +47,14 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let shutdown = shutdown::on_signal();
     let metrics = Metrics::new();
     let ready = Readiness::default();
-    let client = Client::try_default().await?;
+    // Every request is counted, so /metrics proves that steady state writes nothing.
+    let (client, counts) =
+        crate::k8s::write_counter::counting_client(kube::Config::infer().await?)?;
+    tokio::spawn(mirror_request_counts(
+        counts,
+        metrics.clone(),
+        shutdown.clone(),
+    ));
 
     let server = tokio::spawn(health::serve(
         args.metrics_addr,
@@ -88,6 +94,29 @@ async fn controllers(ctx: Context, ready: Readiness, token: CancellationToken) {
     tracing::info!(namespace = ?ctx.watch_namespace, "controllers started");
     crate::controllers::run_all(ctx, token).await;
     tracing::info!("controllers stopped");
+}
+
+async fn mirror_request_counts(
+    counts: crate::k8s::write_counter::RequestCounts,
+    metrics: Metrics,
+    token: CancellationToken,
+) {
+    loop {
+        metrics.kube_reads.set(counts.reads() as i64);
+        metrics.kube_writes.set(counts.writes() as i64);
+        for write in counts.take_write_log() {
+            let path = write.split_once(' ').map(|(_, p)| p).unwrap_or(&write);
+            let resource = crate::k8s::write_counter::resource_of(path);
+            metrics
+                .kube_writes_by_resource
+                .get_or_create(&crate::runtime::metrics::ResourceLabels { resource })
+                .inc();
+        }
+        tokio::select! {
+            _ = token.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+        }
+    }
 }
 
 fn default_identity() -> String {

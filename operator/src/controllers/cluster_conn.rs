@@ -131,10 +131,22 @@ pub async fn resolve(ctx: &Context, mc: &MailCluster) -> Result<ConnectInfo, Err
         })?;
         let k = parse_keyring(&text, &ext.user)
             .map_err(|e| Error::Settings(format!("Secret {ns}/{name}: {e}")))?;
-        if ext.monitors.is_empty() {
-            return Err(Error::Invalid("ceph.external.monitors is empty".into()));
-        }
-        let mon_host = ext.monitors.join(",");
+        let mon_host = match &ext.monitors_secret_key {
+            Some(mk) => secret_value(&secret, mk)
+                .map(|m| m.trim().to_string())
+                .filter(|m| !m.is_empty())
+                .ok_or_else(|| {
+                    Error::Settings(format!(
+                        "Secret {ns}/{name} has no monitor addresses under key {mk:?}"
+                    ))
+                })?,
+            None if ext.monitors.is_empty() => {
+                return Err(Error::Invalid(
+                    "set ceph.external.monitors or ceph.external.monitorsSecretKey".into(),
+                ));
+            }
+            None => ext.monitors.join(","),
+        };
         Ok(ConnectInfo {
             key,
             opts: connect_options(spec, &ext.user, k, &mon_host),

@@ -26,6 +26,15 @@ impl RequestCounts {
     pub fn write_log(&self) -> Vec<String> {
         self.write_log.lock().map(|l| l.clone()).unwrap_or_default()
     }
+    /// Take the writes logged since the last call (keeps the log from growing in a long-running
+    /// process).
+    pub fn take_write_log(&self) -> Vec<String> {
+        self.write_log
+            .lock()
+            .map(|mut l| std::mem::take(&mut *l))
+            .unwrap_or_default()
+    }
+
     pub fn reset(&self) {
         self.reads.store(0, Ordering::Relaxed);
         self.writes.store(0, Ordering::Relaxed);
@@ -81,6 +90,28 @@ where
     }
 }
 
+/// The resource a request path writes, with its subresource: `mailpools/status`, `secrets`,
+/// `events`. For metrics labels (bounded: no names).
+pub fn resource_of(path: &str) -> String {
+    let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
+    // /api/v1/... or /apis/group/version/...
+    let rest = match parts.first() {
+        Some(&"api") => parts.get(2..),
+        Some(&"apis") => parts.get(3..),
+        _ => None,
+    }
+    .unwrap_or(&[]);
+    let rest = match rest {
+        ["namespaces", _ns, tail @ ..] if !tail.is_empty() => tail,
+        other => other,
+    };
+    match rest {
+        [kind] | [kind, _] => (*kind).to_string(),
+        [kind, _, sub, ..] => format!("{kind}/{sub}"),
+        [] => "unknown".into(),
+    }
+}
+
 /// A client whose every request is counted.
 pub fn counting_client(config: kube::Config) -> Result<(kube::Client, RequestCounts), kube::Error> {
     let layer = CountLayer::default();
@@ -89,4 +120,24 @@ pub fn counting_client(config: kube::Config) -> Result<(kube::Client, RequestCou
         .with_layer(&layer)
         .build();
     Ok((client, counts))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::resource_of;
+
+    #[test]
+    fn resources_of_paths() {
+        assert_eq!(
+            resource_of("/apis/mail.rbox.io/v1alpha1/namespaces/ns/mailpools/mail/status"),
+            "mailpools/status"
+        );
+        assert_eq!(resource_of("/api/v1/namespaces/ns/secrets/x"), "secrets");
+        assert_eq!(resource_of("/api/v1/namespaces/ns/secrets"), "secrets");
+        assert_eq!(
+            resource_of("/apis/events.k8s.io/v1/namespaces/ns/events"),
+            "events"
+        );
+        assert_eq!(resource_of("/api/v1/namespaces/ns"), "namespaces");
+    }
 }

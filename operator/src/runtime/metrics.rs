@@ -28,6 +28,12 @@ pub struct CephCallLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResourceLabels {
+    /// e.g. `mailpools/status`, `secrets`.
+    pub resource: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct PoolLabels {
     pub namespace: String,
     pub mailpool: String,
@@ -50,6 +56,10 @@ pub struct Metrics {
     pub canary_latency: Family<PoolLabels, Histogram, fn() -> Histogram>,
     pub canary_failures: Family<PoolLabels, Counter>,
     pub is_leader: Gauge,
+    /// Kubernetes API requests of this process (fed from `k8s::write_counter`).
+    pub kube_reads: Gauge,
+    pub kube_writes: Gauge,
+    pub kube_writes_by_resource: Family<ResourceLabels, Counter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -89,6 +99,24 @@ impl Metrics {
             ceph_writes.clone(),
         );
         let is_leader = Gauge::default();
+        let kube_reads = Gauge::default();
+        let kube_writes = Gauge::default();
+        registry.register(
+            "kube_api_reads",
+            "Kubernetes API reads (GET, list, watch) sent by this process",
+            kube_reads.clone(),
+        );
+        let kube_writes_by_resource = Family::<ResourceLabels, Counter>::default();
+        registry.register(
+            "kube_api_writes_by_resource",
+            "Kubernetes API writes by resource (and subresource)",
+            kube_writes_by_resource.clone(),
+        );
+        registry.register(
+            "kube_api_writes",
+            "Kubernetes API writes (create, patch, update, delete) sent by this process",
+            kube_writes.clone(),
+        );
         registry.register(
             "reconciles",
             "Reconciles run, by controller",
@@ -134,6 +162,9 @@ impl Metrics {
             canary_latency,
             canary_failures,
             is_leader,
+            kube_reads,
+            kube_writes,
+            kube_writes_by_resource,
         }
     }
 
