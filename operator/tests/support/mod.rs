@@ -159,7 +159,8 @@ pub fn ceph_remove_pool(pool: &str) {
     .output();
 }
 
-/// A Secret with the environment's admin keyring, as the examples expect (`ceph-admin`).
+/// A Secret with the environment's admin keyring and monitor addresses (keys `keyring`,
+/// `mon_host`), as the examples expect (`ceph-admin`).
 pub async fn ceph_admin_secret(client: &Client, namespace: &str, name: &str) {
     let keyring =
         std::fs::read_to_string(env("RBOX_E2E_CEPH_KEYRING")).expect("read admin keyring");
@@ -167,7 +168,7 @@ pub async fn ceph_admin_secret(client: &Client, namespace: &str, name: &str) {
     let secret: k8s_openapi::api::core::v1::Secret = serde_json::from_value(json!({
         "apiVersion": "v1", "kind": "Secret",
         "metadata": {"name": name},
-        "stringData": {"keyring": keyring},
+        "stringData": {"keyring": keyring, "mon_host": env("RBOX_E2E_CEPH_MON_HOST")},
     }))
     .expect("secret object");
     api.patch(
