@@ -25,9 +25,13 @@ async fn ceph_secret(client: &Client, ns: &str) {
         "stringData": {"keyring": keyring, "mon_host": env("RBOX_E2E_CEPH_MON_HOST")},
     }))
     .expect("secret");
-    api.patch("ceph-admin", &PatchParams::apply(support::MANAGER).force(), &Patch::Apply(&s))
-        .await
-        .expect("create secret");
+    api.patch(
+        "ceph-admin",
+        &PatchParams::apply(support::MANAGER).force(),
+        &Patch::Apply(&s),
+    )
+    .await
+    .expect("create secret");
 }
 
 async fn apply_cluster(client: &Client, ns: &str) {
@@ -42,9 +46,13 @@ async fn apply_cluster(client: &Client, ns: &str) {
         }
     }))
     .expect("mailcluster");
-    api.patch("ceph", &PatchParams::apply(support::MANAGER).force(), &Patch::Apply(&mc))
-        .await
-        .expect("apply mailcluster");
+    api.patch(
+        "ceph",
+        &PatchParams::apply(support::MANAGER).force(),
+        &Patch::Apply(&mc),
+    )
+    .await
+    .expect("apply mailcluster");
 }
 
 async fn apply_pool(client: &Client, ns: &str, name: &str, spec: Value) {
@@ -54,9 +62,13 @@ async fn apply_pool(client: &Client, ns: &str, name: &str, spec: Value) {
         "metadata": {"name": name}, "spec": spec,
     }))
     .expect("mailpool");
-    api.patch(name, &PatchParams::apply(support::MANAGER).force(), &Patch::Apply(&mp))
-        .await
-        .expect("apply mailpool");
+    api.patch(
+        name,
+        &PatchParams::apply(support::MANAGER).force(),
+        &Patch::Apply(&mp),
+    )
+    .await
+    .expect("apply mailpool");
 }
 
 fn pool_spec(data: &str, index: &str, extra_data: Value, reclaim: &str) -> Value {
@@ -85,15 +97,25 @@ fn condition(mp: &MailPool, type_: &str) -> Option<(String, String, String)> {
         .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
 }
 
-async fn wait_condition(client: &Client, ns: &str, name: &str, type_: &str, status: &str) -> MailPool {
+async fn wait_condition(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    type_: &str,
+    status: &str,
+) -> MailPool {
     let api: Api<MailPool> = Api::namespaced(client.clone(), ns);
-    wait_for(WAIT, &format!("MailPool {ns}/{name} {type_}={status}"), || {
-        let api = api.clone();
-        async move {
-            let mp = api.get_opt(name).await.ok()??;
-            (condition(&mp, type_)?.0 == status).then_some(mp)
-        }
-    })
+    wait_for(
+        WAIT,
+        &format!("MailPool {ns}/{name} {type_}={status}"),
+        || {
+            let api = api.clone();
+            async move {
+                let mp = api.get_opt(name).await.ok()??;
+                (condition(&mp, type_)?.0 == status).then_some(mp)
+            }
+        },
+    )
     .await
 }
 
@@ -110,7 +132,12 @@ fn pool_get(pool: &str, var: &str) -> Value {
 }
 
 /// `rados put` as the Dovecot user with its own keyring; Ok or the error text.
-fn rados_put_as(entity: &str, keyring: &std::path::Path, pool: &str, oid: &str) -> Result<(), String> {
+fn rados_put_as(
+    entity: &str,
+    keyring: &std::path::Path,
+    pool: &str,
+    oid: &str,
+) -> Result<(), String> {
     let id = entity.trim_start_matches("client.");
     let out = std::process::Command::new("timeout")
         .args(["60", "rados", "-c", &env("RBOX_E2E_CEPH_CONF"), "--id", id])
@@ -158,7 +185,11 @@ fn writes_of(metrics: &str, resources: &[&str]) -> f64 {
 async fn mailpool_lifecycle_against_real_ceph() {
     let client = support::admin_client().await;
     let ns = support::unique("ceph-e2e");
-    let (data, index, other) = (format!("{ns}-mail"), format!("{ns}-index"), format!("{ns}-other"));
+    let (data, index, other) = (
+        format!("{ns}-mail"),
+        format!("{ns}-index"),
+        format!("{ns}-other"),
+    );
     support::create_namespace(&client, &ns).await;
     ceph_secret(&client, &ns).await;
     let op = Operator::start(&ns).await;
@@ -167,13 +198,21 @@ async fn mailpool_lifecycle_against_real_ceph() {
         &client,
         &ns,
         "mail",
-        pool_spec(&data, &index, json!({"quota": {"maxBytes": "1Gi"}}), "Delete"),
+        pool_spec(
+            &data,
+            &index,
+            json!({"quota": {"maxBytes": "1Gi"}}),
+            "Delete",
+        ),
     )
     .await;
 
     // --- Ready, with the canary passing.
     let mp = wait_condition(&client, &ns, "mail", "StorageHealthy", "True").await;
-    assert_eq!(condition(&mp, "Ready").map(|c| c.0).as_deref(), Some("True"));
+    assert_eq!(
+        condition(&mp, "Ready").map(|c| c.0).as_deref(),
+        Some("True")
+    );
     let st = mp.status.clone().expect("status");
     assert!(!st.data_pool.as_ref().expect("data pool status").adopted);
 
@@ -191,8 +230,15 @@ async fn mailpool_lifecycle_against_real_ceph() {
     // rbox_cfg exists in the data pool (read with the CLI).
     let cfg = run(&mut ceph(&[]).arg("--version"));
     assert!(cfg.contains("ceph version"));
-    let cfg = run(std::process::Command::new("rados")
-        .args(["-c", &env("RBOX_E2E_CEPH_CONF"), "-p", &data, "get", "rbox_cfg", "-"]));
+    let cfg = run(std::process::Command::new("rados").args([
+        "-c",
+        &env("RBOX_E2E_CEPH_CONF"),
+        "-p",
+        &data,
+        "get",
+        "rbox_cfg",
+        "-",
+    ]));
     assert!(cfg.contains("\"user_mapping\": \"false\""), "{cfg}");
 
     // --- The Dovecot user: exactly its caps.
@@ -200,14 +246,20 @@ async fn mailpool_lifecycle_against_real_ceph() {
     let auth = ceph_json(&["auth", "get", &entity]);
     let caps = &auth[0]["caps"];
     assert_eq!(caps["mon"], "allow r");
-    assert_eq!(caps["osd"], format!("allow rw pool={data}, allow rw pool={index}"));
+    assert_eq!(
+        caps["osd"],
+        format!("allow rw pool={data}, allow rw pool={index}")
+    );
     assert_eq!(caps.as_object().map(|o| o.len()), Some(2), "{caps}");
 
     // --- Secret and ConfigMap, and the key in the Secret works — on its pools only.
     let sec = secret_data(&client, &ns, "mail-ceph-keyring").await;
     assert!(sec["keyring"].contains(&format!("[{entity}]")));
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
-    let cm = cms.get("mail-ceph-conf").await.expect("ceph.conf configmap");
+    let cm = cms
+        .get("mail-ceph-conf")
+        .await
+        .expect("ceph.conf configmap");
     let conf = cm.data.unwrap_or_default()["ceph.conf"].clone();
     assert!(conf.contains(&env("RBOX_E2E_CEPH_MON_HOST")), "{conf}");
     let dir = support::e2e_dir().join("test-keyrings");
@@ -217,7 +269,8 @@ async fn mailpool_lifecycle_against_real_ceph() {
     run(&mut ceph(&["osd", "pool", "create", &other, "8"]));
     rados_put_as(&entity, &keyring, &data, "probe").expect("Dovecot user writes its data pool");
     rados_put_as(&entity, &keyring, &index, "probe").expect("Dovecot user writes its index pool");
-    let refused = rados_put_as(&entity, &keyring, &other, "probe").expect_err("another pool must refuse");
+    let refused =
+        rados_put_as(&entity, &keyring, &other, "probe").expect_err("another pool must refuse");
     assert!(
         refused.contains("Operation not permitted") || refused.contains("(1)"),
         "{refused}"
@@ -229,15 +282,31 @@ async fn mailpool_lifecycle_against_real_ceph() {
     let before = op.metrics().await;
     tokio::time::sleep(Duration::from_secs(25)).await;
     let after = op.metrics().await;
-    let mine = ["mailpools", "mailpools/status", "secrets", "configmaps", "events"];
+    let mine = [
+        "mailpools",
+        "mailpools/status",
+        "secrets",
+        "configmaps",
+        "events",
+    ];
     let ceph_w = |m: &str| support::metric_value(m, "rbox_operator_ceph_writes_total");
     let reconciles = |m: &str| {
         support::metric_value(m, "rbox_operator_reconciles_total{controller=\"mailpool\"}")
     };
     let canaries = |m: &str| support::metric_value(m, "rbox_operator_canary_latency_seconds_count");
-    assert!(reconciles(&after) > reconciles(&before), "the MailPool was not reconciled while idle");
-    assert!(canaries(&after) >= canaries(&before) + 2.0, "canaries did not run while idle");
-    assert_eq!(ceph_w(&after) - ceph_w(&before), 0.0, "Ceph writes in steady state:\n{after}");
+    assert!(
+        reconciles(&after) > reconciles(&before),
+        "the MailPool was not reconciled while idle"
+    );
+    assert!(
+        canaries(&after) >= canaries(&before) + 2.0,
+        "canaries did not run while idle"
+    );
+    assert_eq!(
+        ceph_w(&after) - ceph_w(&before),
+        0.0,
+        "Ceph writes in steady state:\n{after}"
+    );
     assert_eq!(
         writes_of(&after, &mine) - writes_of(&before, &mine),
         0.0,
@@ -277,13 +346,22 @@ async fn mailpool_lifecycle_against_real_ceph() {
         &client,
         &ns,
         "mail",
-        pool_spec(&data, &index, json!({"quota": {"maxBytes": "2Gi", "maxObjects": 5000}}), "Delete"),
+        pool_spec(
+            &data,
+            &index,
+            json!({"quota": {"maxBytes": "2Gi", "maxObjects": 5000}}),
+            "Delete",
+        ),
     )
     .await;
     wait_for(WAIT, "noscrub to be removed again", || {
         let data = data.clone();
         async move {
-            (!pool_detail(&data)["flags_names"].as_str().unwrap_or("").contains("noscrub")).then_some(())
+            (!pool_detail(&data)["flags_names"]
+                .as_str()
+                .unwrap_or("")
+                .contains("noscrub"))
+            .then_some(())
         }
     })
     .await;
@@ -308,10 +386,15 @@ async fn mailpool_lifecycle_against_real_ceph() {
         }
     })
     .await;
-    assert_eq!(ceph_json(&["auth", "get", &entity])[0]["key"], new_key.as_str());
+    assert_eq!(
+        ceph_json(&["auth", "get", &entity])[0]["key"],
+        new_key.as_str()
+    );
 
     // --- Delete without confirmation: blocked, says how much mail, nothing removed.
-    mps.delete("mail", &DeleteParams::default()).await.expect("delete mailpool");
+    mps.delete("mail", &DeleteParams::default())
+        .await
+        .expect("delete mailpool");
     let blocked = wait_condition(&client, &ns, "mail", "DeletionBlocked", "True").await;
     let (_, reason, message) = condition(&blocked, "DeletionBlocked").expect("condition");
     assert_eq!(reason, "ConfirmationMissing");
@@ -334,7 +417,9 @@ async fn mailpool_lifecycle_against_real_ceph() {
     })
     .await;
     assert!(!ceph_pool_exists(&data) && !ceph_pool_exists(&index));
-    let gone = ceph(&["auth", "get", &entity]).output().expect("ceph auth get");
+    let gone = ceph(&["auth", "get", &entity])
+        .output()
+        .expect("ceph auth get");
     assert!(!gone.status.success(), "the Dovecot user still exists");
 
     ceph_remove_pool(&other);
@@ -354,49 +439,99 @@ async fn adoption_retain_and_incompatible_pools() {
     let (ec, ec_index) = (format!("{ns}-ec"), format!("{ns}-ecidx"));
     // A pool someone made before, with one object in it.
     run(&mut ceph(&["osd", "pool", "create", &data, "8"]));
-    run(std::process::Command::new("rados")
-        .args(["-c", &env("RBOX_E2E_CEPH_CONF"), "-p", &data, "put", "precious", "/etc/hostname"]));
+    run(std::process::Command::new("rados").args([
+        "-c",
+        &env("RBOX_E2E_CEPH_CONF"),
+        "-p",
+        &data,
+        "put",
+        "precious",
+        "/etc/hostname",
+    ]));
     // An erasure-coded pool the spec will call replicated.
     let profile = format!("{ns}-profile");
-    run(&mut ceph(&["osd", "erasure-code-profile", "set", &profile, "k=2", "m=1", "crush-failure-domain=osd"]));
-    run(&mut ceph(&["osd", "pool", "create", &ec, "8", "8", "erasure", &profile]));
+    run(&mut ceph(&[
+        "osd",
+        "erasure-code-profile",
+        "set",
+        &profile,
+        "k=2",
+        "m=1",
+        "crush-failure-domain=osd",
+    ]));
+    run(&mut ceph(&[
+        "osd", "pool", "create", &ec, "8", "8", "erasure", &profile,
+    ]));
 
     support::create_namespace(&client, &ns).await;
     ceph_secret(&client, &ns).await;
     let _op = Operator::start(&ns).await;
     apply_cluster(&client, &ns).await;
-    apply_pool(&client, &ns, "adopt", pool_spec(&data, &index, json!({}), "Retain")).await;
-    apply_pool(&client, &ns, "clash", pool_spec(&ec, &ec_index, json!({}), "Retain")).await;
+    apply_pool(
+        &client,
+        &ns,
+        "adopt",
+        pool_spec(&data, &index, json!({}), "Retain"),
+    )
+    .await;
+    apply_pool(
+        &client,
+        &ns,
+        "clash",
+        pool_spec(&ec, &ec_index, json!({}), "Retain"),
+    )
+    .await;
 
     let mp = wait_condition(&client, &ns, "adopt", "StorageHealthy", "True").await;
     let st = mp.status.expect("status");
-    assert!(st.data_pool.expect("data").adopted, "an existing pool must be recorded as adopted");
+    assert!(
+        st.data_pool.expect("data").adopted,
+        "an existing pool must be recorded as adopted"
+    );
     assert!(!st.index_pool.expect("index").adopted);
-    assert!(pool_detail(&data)["application_metadata"].get("rbox").is_some());
+    assert!(
+        pool_detail(&data)["application_metadata"]
+            .get("rbox")
+            .is_some()
+    );
 
     let clash = wait_condition(&client, &ns, "clash", "PoolsReady", "False").await;
     let (_, reason, message) = condition(&clash, "PoolsReady").expect("condition");
     assert_eq!(reason, "IncompatiblePool");
     assert!(message.contains("erasure-coded"), "{message}");
     // Untouched: no application tag was added.
-    assert!(pool_detail(&ec)["application_metadata"].as_object().is_some_and(|o| o.is_empty()));
+    assert!(
+        pool_detail(&ec)["application_metadata"]
+            .as_object()
+            .is_some_and(|o| o.is_empty())
+    );
 
     // Retain: deleting the MailPool keeps both pools and the data.
     let mps: Api<MailPool> = Api::namespaced(client.clone(), &ns);
     for name in ["adopt", "clash"] {
-        mps.delete(name, &DeleteParams::default()).await.expect("delete");
+        mps.delete(name, &DeleteParams::default())
+            .await
+            .expect("delete");
     }
     wait_for(WAIT, "both MailPools to be gone", || {
         let mps = mps.clone();
         async move {
-            (mps.get_opt("adopt").await.ok()?.is_none() && mps.get_opt("clash").await.ok()?.is_none())
-                .then_some(())
+            (mps.get_opt("adopt").await.ok()?.is_none()
+                && mps.get_opt("clash").await.ok()?.is_none())
+            .then_some(())
         }
     })
     .await;
     assert!(ceph_pool_exists(&data) && ceph_pool_exists(&index) && ceph_pool_exists(&ec));
-    let kept = run(std::process::Command::new("rados")
-        .args(["-c", &env("RBOX_E2E_CEPH_CONF"), "-p", &data, "get", "precious", "-"]));
+    let kept = run(std::process::Command::new("rados").args([
+        "-c",
+        &env("RBOX_E2E_CEPH_CONF"),
+        "-p",
+        &data,
+        "get",
+        "precious",
+        "-",
+    ]));
     assert!(!kept.is_empty(), "the adopted pool lost its object");
 
     for p in [&data, &index, &ec, &ec_index] {
