@@ -365,6 +365,25 @@ async fn mailpool_lifecycle_against_real_ceph() {
         }
     })
     .await;
+    // ...and the status forgets it (a field that must be removed, not merged).
+    wait_for(
+        WAIT,
+        "managedParameters to be dropped from the status",
+        || {
+            let client = client.clone();
+            let ns = ns.clone();
+            async move {
+                let mps: Api<MailPool> = Api::namespaced(client, &ns);
+                let mp = mps.get("mail").await.ok()?;
+                mp.status?
+                    .data_pool?
+                    .managed_parameters
+                    .is_empty()
+                    .then_some(())
+            }
+        },
+    )
+    .await;
 
     // --- Key rotation on request.
     let old_key = sec["key"].clone();
