@@ -20,7 +20,6 @@ use futures::StreamExt;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Secret, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{DeleteParams, ListParams, PartialObjectMeta};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::{self, ObjectRef, Store};
@@ -32,6 +31,7 @@ use self::build::{FLEET_LABEL, Owned};
 use self::status::{Outcome, desired_status};
 use self::validate::{Observed, Plan};
 use super::Context;
+use super::instrument::{now, object_key};
 use crate::api::{DovecotFleet, MailCluster, MailPool, conditions as ct};
 use crate::dovecot::doveconf::{self, CheckError};
 use crate::k8s::apply::{ApplyError, apply_if_changed, patch_status_if_changed, with_timeout};
@@ -192,7 +192,7 @@ async fn reconcile(fleet: Arc<DovecotFleet>, fctx: Arc<FleetCtx>) -> Result<Acti
         // Owner references let the garbage collector remove what the fleet owned.
         return Ok(Action::await_change());
     }
-    let key = status::key(&fleet);
+    let key = object_key(fleet.as_ref());
 
     let seen = read(ctx, &ns, &fleet).await?;
     let sts_api: Api<StatefulSet> = Api::namespaced(ctx.client.clone(), &ns);
@@ -220,8 +220,7 @@ async fn reconcile(fleet: Arc<DovecotFleet>, fctx: Arc<FleetCtx>) -> Result<Acti
         },
     };
 
-    let now = Time(k8s_openapi::jiff::Timestamp::now());
-    let desired = desired_status(&fleet, sts.as_ref(), &outcome, now);
+    let desired = desired_status(&fleet, sts.as_ref(), &outcome, now());
     let api: Api<DovecotFleet> = Api::namespaced(ctx.client.clone(), &ns);
     let before = fleet.status.as_ref();
     patch_status_if_changed(&api, &fleet.name_any(), before, &desired).await?;
@@ -236,7 +235,7 @@ async fn reconcile(fleet: Arc<DovecotFleet>, fctx: Arc<FleetCtx>) -> Result<Acti
 }
 
 fn error_policy(fleet: Arc<DovecotFleet>, err: &Error, fctx: Arc<FleetCtx>) -> Action {
-    let key = status::key(&fleet);
+    let key = object_key(fleet.as_ref());
     fctx.ctx.metrics.failed(CONTROLLER, err.category());
     tracing::warn!(fleet = %key, error = %err, "reconcile failed");
     Action::requeue(fctx.ctx.backoff.on_failure(&key))

@@ -259,10 +259,13 @@ fn empty_dir(name: &str) -> Volume {
     }
 }
 
-/// Seconds the drain may wait for sessions to end: the grace period minus the delay and the
-/// margin for Dovecot's own shutdown.
-pub fn drain_budget(grace: i64) -> i64 {
-    (grace - DRAIN_DELAY_SECONDS - SHUTDOWN_MARGIN_SECONDS).max(0)
+/// `(delay, budget)` of the preStop drain for a grace period: the delay for the endpoint
+/// removal to spread (5 s, at most half the grace period), and the time left for sessions to
+/// end after keeping 10 s for Dovecot's own shutdown. A short grace period shortens the drain
+/// rather than letting the kill cut Dovecot's shutdown.
+pub fn drain_args(grace: i64) -> (i64, i64) {
+    let delay = DRAIN_DELAY_SECONDS.min(grace.max(0) / 2);
+    (delay, (grace - delay - SHUTDOWN_MARGIN_SECONDS).max(0))
 }
 
 fn stateful_set(fleet: &DovecotFleet, plan: &Plan) -> StatefulSet {
@@ -419,6 +422,7 @@ fn stateful_set(fleet: &DovecotFleet, plan: &Plan) -> StatefulSet {
     }
 
     let grace = spec.termination_grace_period_seconds;
+    let (drain_delay, drain_budget) = drain_args(grace);
     let container = Container {
         name: CONTAINER.into(),
         image: Some(spec.image.clone()),
@@ -463,8 +467,8 @@ fn stateful_set(fleet: &DovecotFleet, plan: &Plan) -> StatefulSet {
                     command: Some(vec![
                         "/bin/sh".into(),
                         layout.drain_script(),
-                        DRAIN_DELAY_SECONDS.to_string(),
-                        drain_budget(grace).to_string(),
+                        drain_delay.to_string(),
+                        drain_budget.to_string(),
                     ]),
                 }),
                 ..LifecycleHandler::default()

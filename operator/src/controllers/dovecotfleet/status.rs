@@ -2,7 +2,6 @@
 
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
-use kube::ResourceExt;
 
 use super::build::CONFIG_HASH_ANNOTATION;
 use super::validate::{Blocked, IndexVolume};
@@ -169,13 +168,4 @@ pub fn desired_status(
 /// Is the index volume of `index` ephemeral?
 pub fn is_ephemeral(index: &IndexVolume) -> bool {
     matches!(index, IndexVolume::EmptyDir(_))
-}
-
-/// Name of the fleet for logs.
-pub fn key(fleet: &DovecotFleet) -> String {
-    format!(
-        "{}/{}",
-        fleet.namespace().unwrap_or_default(),
-        fleet.name_any()
-    )
 }

@@ -306,6 +306,14 @@ fn statefulset_pod_is_hardened_probed_and_drained() {
 }
 
 #[test]
+fn drain_fits_in_the_grace_period() {
+    assert_eq!(build::drain_args(120), (5, 105));
+    assert_eq!(build::drain_args(15), (5, 0));
+    assert_eq!(build::drain_args(6), (3, 0));
+    assert_eq!(build::drain_args(0), (0, 0));
+}
+
+#[test]
 fn config_map_carries_every_file_and_the_hash_follows_it() {
     let f = fleet("");
     let o = owned(&f);
