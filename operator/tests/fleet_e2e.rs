@@ -414,6 +414,26 @@ async fn fleet_lifecycle() {
     let msg = condition(&f, "Degraded").unwrap().2;
     assert!(msg.contains("Unknown setting: bogus_setting"), "{msg}");
     assert!(msg.contains("/etc/dovecot/dovecot.conf line"), "{msg}");
+    // Users also see it in `kubectl describe` / `kubectl events`.
+    let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(client.clone(), &ns);
+    wait_for(WAIT, "a Warning Event ConfigRefused on the fleet", || {
+        let events = &events;
+        async move {
+            let list = events.list(&Default::default()).await.ok()?;
+            list.items
+                .iter()
+                .any(|e| {
+                    e.reason.as_deref() == Some("ConfigRefused")
+                        && e.type_.as_deref() == Some("Warning")
+                        && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(FLEET)
+                        && e.note
+                            .as_deref()
+                            .is_some_and(|n| n.contains("bogus_setting"))
+                })
+                .then_some(())
+        }
+    })
+    .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(
         stss.get(FLEET).await.unwrap().metadata.generation,
