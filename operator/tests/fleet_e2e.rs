@@ -2,7 +2,7 @@
 //! DovecotFleet (real Ceph pools and cephx user, real API server, kwok pods, the real
 //! garbage collector of kube-controller-manager, real doveconf in the operator).
 //!
-//! One story, in order: the fleet waits for its pool; then ConfigMap, StatefulSet, Services and
+//! One story, in order: the fleet waits for its pool (missing, then not PoolsReady); then ConfigMap, StatefulSet, Services and
 //! PDB exist and the pods are Ready (`Available`); a steady fleet writes nothing; a snippet that
 //! breaks the config is refused and changes nothing; a good change rolls the pods one at a time;
 //! scaling up and down; a protocol turned off loses its Service; the pool's keyring Secret
@@ -278,8 +278,36 @@ async fn fleet_lifecycle() {
         "a StatefulSet before the pool exists"
     );
 
-    // 2. The real chain: MailCluster and MailPool (real pools, cephx user, keyring Secret and
-    //    ceph.conf ConfigMap made by the MailPool controller).
+    // 2. The real chain. The MailPool first, before its MailCluster: the pool exists but is
+    //    not PoolsReady, and the fleet keeps waiting and says so.
+    apply(&pools, "mail", json!({
+        "apiVersion": "mail.rbox.io/v1alpha1", "kind": "MailPool", "metadata": {"name": "mail"},
+        "spec": {"clusterRef": {"name": "local"},
+            "data": {"name": data_pool, "replicated": {"size": 1, "allowSizeOne": true}, "failureDomain": "osd", "pgNumMin": 8},
+            "index": {"name": index_pool, "replicated": {"size": 1, "allowSizeOne": true}, "failureDomain": "osd", "pgNumMin": 8}}
+    })).await;
+    let f = fleet_until(&fleets, "Degraded=True (MailPoolNotReady)", |f| {
+        condition(f, "Degraded").is_some_and(|c| c.0 == "True" && c.1 == "MailPoolNotReady")
+    })
+    .await;
+    let msg = condition(&f, "Degraded").unwrap().2;
+    assert!(
+        msg.contains("waiting for MailPool mail to be PoolsReady"),
+        "{msg}"
+    );
+    assert_eq!(condition(&f, "Progressing").unwrap().1, "MailPoolNotReady");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        !exists(&stss, FLEET).await,
+        "a StatefulSet before the pool is ready"
+    );
+    assert!(
+        !exists(&cms, "imap-config").await,
+        "a ConfigMap before the pool is ready"
+    );
+
+    //    Then the MailCluster: the MailPool controller makes the pools, the cephx user, the
+    //    keyring Secret and the ceph.conf ConfigMap, and the fleet rolls out.
     let keyring = std::fs::read_to_string(support::env("RBOX_E2E_CEPH_KEYRING")).unwrap();
     apply(
         &secrets,
@@ -294,12 +322,6 @@ async fn fleet_lifecycle() {
         "apiVersion": "mail.rbox.io/v1alpha1", "kind": "MailCluster", "metadata": {"name": "local"},
         "spec": {"ceph": {"external": {"monitors": [support::env("RBOX_E2E_CEPH_MON_HOST")],
                  "keyringSecret": {"name": "ceph-admin"}, "user": "client.admin"}}}
-    })).await;
-    apply(&pools, "mail", json!({
-        "apiVersion": "mail.rbox.io/v1alpha1", "kind": "MailPool", "metadata": {"name": "mail"},
-        "spec": {"clusterRef": {"name": "local"},
-            "data": {"name": data_pool, "replicated": {"size": 1, "allowSizeOne": true}, "failureDomain": "osd", "pgNumMin": 8},
-            "index": {"name": index_pool, "replicated": {"size": 1, "allowSizeOne": true}, "failureDomain": "osd", "pgNumMin": 8}}
     })).await;
 
     // 3. Everything exists, the pods are Ready, the fleet is Available.
