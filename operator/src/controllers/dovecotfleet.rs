@@ -212,7 +212,7 @@ async fn reconcile(fleet: Arc<DovecotFleet>, fctx: Arc<FleetCtx>) -> Result<Acti
                 (
                     Outcome::Applied {
                         unchecked_reason,
-                        ephemeral_index: status::is_ephemeral(&plan.index),
+                        ephemeral_index: status::ephemeral_reason(&plan.index),
                     },
                     Some(sts),
                 )

@@ -365,7 +365,7 @@ fn stateful_set(fleet: &DovecotFleet, plan: &Plan) -> StatefulSet {
             }),
             ..Volume::default()
         },
-        IndexVolume::EmptyDir(size_limit) => Volume {
+        IndexVolume::EmptyDir { size_limit, .. } => Volume {
             name: "index".into(),
             empty_dir: Some(EmptyDirVolumeSource {
                 size_limit: size_limit.clone(),

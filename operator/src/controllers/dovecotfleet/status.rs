@@ -18,7 +18,8 @@ pub enum Outcome {
     /// when doveconf is not available to the operator, with the reason).
     Applied {
         unchecked_reason: Option<String>,
-        ephemeral_index: bool,
+        /// With an emptyDir index: the reason of the `EphemeralIndex` warning.
+        ephemeral_index: Option<&'static str>,
     },
     /// A prerequisite is missing or the spec cannot be used: nothing was changed.
     Blocked(Blocked),
@@ -126,23 +127,24 @@ pub fn desired_status(
         ),
         Outcome::Applied { .. } => Desired::new(ct::DEGRADED, false, "AsExpected", "configuration accepted by doveconf and applied"),
     });
-    let ephemeral = matches!(
-        outcome,
+    let ephemeral = match outcome {
         Outcome::Applied {
-            ephemeral_index: true,
+            ephemeral_index: Some(reason),
             ..
-        }
-    );
-    if ephemeral {
+        } => Some(*reason),
+        _ => None,
+    };
+    if let Some(reason) = ephemeral {
         conds.push(Desired::new(
             EPHEMERAL_INDEX,
             true,
-            "Acknowledged",
-            "Dovecot's index files are in an emptyDir and are lost with each pod (spec.acknowledgeEphemeralIndex)",
+            reason,
+            "Dovecot's index files (UIDs, flags, caches) are in an emptyDir and start empty whenever a pod is replaced: \
+             use a ReadWriteMany persistentVolumeClaim to keep them",
         ));
     }
     // The warning goes away with the emptyDir; a blocked reconcile keeps what it had.
-    let keep_ephemeral = ephemeral || !matches!(outcome, Outcome::Applied { .. });
+    let keep_ephemeral = ephemeral.is_some() || !matches!(outcome, Outcome::Applied { .. });
     let existing: Vec<Condition> = current
         .conditions
         .iter()
@@ -165,7 +167,13 @@ pub fn desired_status(
     }
 }
 
-/// Is the index volume of `index` ephemeral?
-pub fn is_ephemeral(index: &IndexVolume) -> bool {
-    matches!(index, IndexVolume::EmptyDir(_))
+/// The `EphemeralIndex` warning's reason for an index volume (None: not ephemeral).
+pub fn ephemeral_reason(index: &IndexVolume) -> Option<&'static str> {
+    match index {
+        IndexVolume::Claim(_) => None,
+        IndexVolume::EmptyDir {
+            acknowledged: true, ..
+        } => Some("Acknowledged"),
+        IndexVolume::EmptyDir { .. } => Some("SingleReplica"),
+    }
 }

@@ -6,7 +6,7 @@ use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use super::build::{self, CONFIG_HASH_ANNOTATION, Owned};
-use super::status::{EPHEMERAL_INDEX, Outcome, desired_status};
+use super::status::{self, EPHEMERAL_INDEX, Outcome, desired_status};
 use super::validate::{Blocked, IndexVolume, Observed, Plan, validate};
 use crate::api::{DovecotFleet, MailCluster, MailPool};
 
@@ -170,15 +170,27 @@ fn missing_prerequisites_block_with_clear_reasons() {
 }
 
 #[test]
-fn ephemeral_index_needs_acknowledgement() {
+fn ephemeral_index_needs_acknowledgement_beyond_one_replica() {
     let f =
         fleet("spec: {indexStorage: {persistentVolumeClaim: null, emptyDir: {sizeLimit: 1Gi}}}");
     assert_eq!(reason(&f, &observed()), "EphemeralIndexNotAcknowledged");
+    let one =
+        fleet("spec: {replicas: 1, indexStorage: {persistentVolumeClaim: null, emptyDir: {}}}");
+    let p = plan(&one);
+    assert_eq!(status::ephemeral_reason(&p.index), Some("SingleReplica"));
     let f = fleet(
         "spec: {acknowledgeEphemeralIndex: true, indexStorage: {persistentVolumeClaim: null, emptyDir: {sizeLimit: 1Gi}}}",
     );
     let p = plan(&f);
-    assert!(matches!(p.index, IndexVolume::EmptyDir(Some(_))));
+    assert!(matches!(
+        p.index,
+        IndexVolume::EmptyDir {
+            size_limit: Some(_),
+            acknowledged: true
+        }
+    ));
+    assert_eq!(status::ephemeral_reason(&p.index), Some("Acknowledged"));
+    assert_eq!(status::ephemeral_reason(&plan(&fleet("")).index), None);
     let sts = build::build(&f, &p).stateful_set;
     let vols = sts.spec.template.spec.unwrap().volumes.unwrap();
     let index = vols.iter().find(|v| v.name == "index").unwrap();
@@ -419,7 +431,7 @@ fn now() -> Time {
 
 const APPLIED: Outcome = Outcome::Applied {
     unchecked_reason: None,
-    ephemeral_index: false,
+    ephemeral_index: None,
 };
 
 #[test]
@@ -513,7 +525,7 @@ fn ephemeral_index_warning_comes_and_goes() {
     let done = sts("{replicas: 3, readyReplicas: 3, updatedReplicas: 3, observedGeneration: 2}");
     let eph = Outcome::Applied {
         unchecked_reason: None,
-        ephemeral_index: true,
+        ephemeral_index: Some("Acknowledged"),
     };
     let st = desired_status(&f, Some(&done), &eph, now());
     assert_eq!(cond(&st, EPHEMERAL_INDEX), ("True", "Acknowledged"));

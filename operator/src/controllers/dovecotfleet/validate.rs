@@ -29,8 +29,11 @@ pub struct Observed {
 #[derive(Clone, Debug, PartialEq)]
 pub enum IndexVolume {
     Claim(String),
-    /// Lost with the pod; only when the user acknowledged it.
-    EmptyDir(Option<Quantity>),
+    /// Lost with the pod: one replica, or acknowledged by the user.
+    EmptyDir {
+        size_limit: Option<Quantity>,
+        acknowledged: bool,
+    },
 }
 
 /// The Service port of each enabled protocol.
@@ -185,14 +188,19 @@ pub fn validate(fleet: &DovecotFleet, seen: &Observed) -> Result<Plan, Blocked> 
             IndexVolume::Claim(pvc.claim_name.clone())
         }
         (None, Some(ed)) => {
-            if !spec.acknowledge_ephemeral_index {
+            // As the API's own rule: one replica may use an emptyDir (there is nothing to share,
+            // the warning condition says what is lost); more need the acknowledgement.
+            if spec.replicas > 1 && !spec.acknowledge_ephemeral_index {
                 return Err(blocked(
                     "EphemeralIndexNotAcknowledged",
-                    "spec.indexStorage.emptyDir loses Dovecot's index files (UIDs, flags) with every pod: \
-                     use a ReadWriteMany PersistentVolumeClaim, or set acknowledgeEphemeralIndex: true",
+                    "spec.indexStorage.emptyDir with more than one replica loses Dovecot's index files (UIDs, flags) \
+                     whenever a user lands on another pod: use a ReadWriteMany PersistentVolumeClaim, or set acknowledgeEphemeralIndex: true",
                 ));
             }
-            IndexVolume::EmptyDir(ed.size_limit.clone())
+            IndexVolume::EmptyDir {
+                size_limit: ed.size_limit.clone(),
+                acknowledged: spec.acknowledge_ephemeral_index,
+            }
         }
         _ => {
             return Err(blocked(
