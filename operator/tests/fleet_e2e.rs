@@ -175,6 +175,16 @@ impl Drop for Cleanup {
         for p in &self.pools {
             support::ceph_remove_pool(p);
         }
+        // The MailPool's cephx user (Retain keeps it): every entity named after this namespace.
+        if let Some(entities) = support::ceph_json(&["auth", "ls"])["auth_dump"].as_array() {
+            for e in entities {
+                if let Some(name) = e["entity"].as_str()
+                    && name.contains(&self.ns)
+                {
+                    let _ = support::ceph(&["auth", "del", name]).output();
+                }
+            }
+        }
         let _ = support::kubectl(&["delete", "namespace", &self.ns, "--wait=false"]).output();
         // If the test failed before its own cleanup, the operator that would clear the
         // MailPool's and MailCluster's finalizers is gone: clear them so the namespace goes.
