@@ -312,11 +312,19 @@ async fn read(ctx: &Context, ns: &str, fleet: &DovecotFleet) -> Result<Observed,
     let mut claims = BTreeSet::new();
     if let Some(pvc) = &fleet.spec.index_storage.persistent_volume_claim {
         let pvcs: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), ns);
-        if with_timeout(pvcs.get_metadata_opt(&pvc.claim_name))
-            .await?
-            .is_some()
-        {
-            claims.insert(pvc.claim_name.clone());
+        match with_timeout(pvcs.get_metadata_opt(&pvc.claim_name)).await {
+            Ok(Some(_)) => {
+                claims.insert(pvc.claim_name.clone());
+            }
+            Ok(None) => {}
+            // The PVC check only explains a missing claim early; without the permission to read
+            // claims (an older chart, a trimmed Role) the pods themselves show a missing claim
+            // (Pending), so the fleet is not held back.
+            Err(ApplyError::Kube(kube::Error::Api(e))) if e.code == 403 => {
+                tracing::debug!(claim = %pvc.claim_name, "no permission to read PVCs; not checked");
+                claims.insert(pvc.claim_name.clone());
+            }
+            Err(e) => return Err(e.into()),
         }
     }
     Ok(Observed {
