@@ -21,6 +21,7 @@ use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Secret, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::{DeleteParams, ListParams, PartialObjectMeta};
+use kube::core::DeserializeGuard;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
@@ -37,6 +38,7 @@ use crate::dovecot::doveconf::{self, CheckError};
 use crate::k8s::apply::{ApplyError, apply_if_changed, patch_status_if_changed, with_timeout};
 use crate::k8s::events::Events;
 use crate::runtime::ErrorCategory;
+use crate::runtime::watch_backoff::WatchBackoff;
 
 const CONTROLLER: &str = "dovecotfleet";
 /// How often a fleet waiting for something it does not watch (a PVC) looks again.
@@ -73,22 +75,25 @@ struct FleetCtx {
 
 /// Run the controller until `token` is cancelled.
 pub async fn run(ctx: Context, token: CancellationToken) {
-    let fleets: Api<DovecotFleet> = ctx.watched_api();
+    // DeserializeGuard: one malformed object (a schema the API server let through, an older
+    // version) gets a Warning Event instead of breaking the watch for every other object.
+    let fleets: Api<DeserializeGuard<DovecotFleet>> = ctx.watched_api();
     let owned = watcher::Config::default().labels(FLEET_LABEL);
-    let controller = Controller::new(fleets, watcher::Config::default().any_semantic());
+    let controller = Controller::new(fleets, watcher::Config::default().any_semantic())
+        .trigger_backoff(WatchBackoff::default());
     let fleet_store = controller.store();
 
     // MailPools: a reflector (for the Secret/ConfigMap mappers) and a trigger.
-    let (pools, pool_writer) = reflector::store::<MailPool>();
+    let (pools, pool_writer) = reflector::store::<DeserializeGuard<MailPool>>();
     let pool_reflector = reflector::reflector(
         pool_writer,
-        watcher(ctx.watched_api::<MailPool>(), watcher::Config::default()),
+        watcher(ctx.watched_api(), watcher::Config::default()),
     )
     .touched_objects()
     .for_each(|_| futures::future::ready(()));
 
     let fs = fleet_store.clone();
-    let by_pool = move |pool: MailPool| {
+    let by_pool = move |pool: DeserializeGuard<MailPool>| {
         let ns = pool.namespace();
         let name = pool.name_any();
         fleets_where(&fs, ns.as_deref(), |f| f.spec.pool_ref.name == name)
@@ -120,49 +125,50 @@ pub async fn run(ctx: Context, token: CancellationToken) {
     // Only names matter to the mappers: Secret values are dropped as they are decoded.
     let secrets_meta: Api<PartialObjectMeta<Secret>> = ctx.watched_api();
     let config_maps_meta: Api<PartialObjectMeta<ConfigMap>> = ctx.watched_api();
+    let pools_api: Api<DeserializeGuard<MailPool>> = ctx.watched_api();
     let run = controller
         .owns(ctx.watched_api::<StatefulSet>(), owned.clone())
         .owns(ctx.watched_api::<Service>(), owned.clone())
         .owns(ctx.watched_api::<ConfigMap>(), owned.clone())
         .owns(ctx.watched_api::<PodDisruptionBudget>(), owned)
-        .watches(
-            ctx.watched_api::<MailPool>(),
-            watcher::Config::default(),
-            by_pool,
-        )
+        .watches(pools_api, watcher::Config::default(), by_pool)
         .watches(secrets_meta, watcher::Config::default(), by_secret)
         .watches(config_maps_meta, watcher::Config::default(), by_config_map)
-        .graceful_shutdown_on(token.clone().cancelled_owned())
+        .graceful_shutdown_on(async move { token.cancelled().await })
         .run(reconcile, error_policy, fctx)
         .for_each(|res| async move {
             if let Err(e) = res {
                 tracing::debug!(error = %e, "dovecotfleet reconcile");
             }
         });
+    // The reflector runs as long as the controller; the controller ends on shutdown.
     tokio::select! {
         _ = run => {}
         _ = pool_reflector => {}
-        _ = token.cancelled() => {}
     }
 }
 
+/// The (well-formed) fleets of namespace `ns` for which `pred` holds.
 fn fleets_where(
-    store: &Store<DovecotFleet>,
+    store: &Store<DeserializeGuard<DovecotFleet>>,
     ns: Option<&str>,
     pred: impl Fn(&DovecotFleet) -> bool,
-) -> Vec<ObjectRef<DovecotFleet>> {
+) -> Vec<ObjectRef<DeserializeGuard<DovecotFleet>>> {
     store
         .state()
         .iter()
-        .filter(|f| f.namespace().as_deref() == ns && pred(f))
-        .map(|f| ObjectRef::from_obj(f.as_ref()))
+        .filter(|g| g.namespace().as_deref() == ns && g.0.as_ref().is_ok_and(&pred))
+        .map(|g| ObjectRef::from_obj(g.as_ref()))
         .collect()
 }
 
-fn pool_status_of(f: &DovecotFleet, pools: &Store<MailPool>) -> Option<crate::api::MailPoolStatus> {
+fn pool_status_of(
+    f: &DovecotFleet,
+    pools: &Store<DeserializeGuard<MailPool>>,
+) -> Option<crate::api::MailPoolStatus> {
     let ns = f.namespace()?;
     let pool = pools.get(&ObjectRef::new(&f.spec.pool_ref.name).within(&ns))?;
-    pool.status.clone()
+    pool.0.as_ref().ok()?.status.clone()
 }
 
 fn auth_secret_names(a: &crate::api::AuthSettings) -> BTreeSet<String> {
@@ -173,7 +179,10 @@ fn auth_secret_names(a: &crate::api::AuthSettings) -> BTreeSet<String> {
 }
 
 /// Names of the Secrets a fleet depends on (auth, TLS, its pool's keyring).
-fn referenced_secrets(f: &DovecotFleet, pools: &Store<MailPool>) -> BTreeSet<String> {
+fn referenced_secrets(
+    f: &DovecotFleet,
+    pools: &Store<DeserializeGuard<MailPool>>,
+) -> BTreeSet<String> {
     let mut out = auth_secret_names(&f.spec.auth);
     if let Some(t) = &f.spec.tls {
         out.insert(t.secret_name.clone());
@@ -184,7 +193,28 @@ fn referenced_secrets(f: &DovecotFleet, pools: &Store<MailPool>) -> BTreeSet<Str
     out
 }
 
-async fn reconcile(fleet: Arc<DovecotFleet>, fctx: Arc<FleetCtx>) -> Result<Action, Error> {
+async fn reconcile(
+    guard: Arc<DeserializeGuard<DovecotFleet>>,
+    fctx: Arc<FleetCtx>,
+) -> Result<Action, Error> {
+    let fleet = match &guard.0 {
+        Ok(f) => f,
+        Err(invalid) => {
+            fctx.events
+                .warning(
+                    guard.as_ref(),
+                    "MalformedObject",
+                    "Reconcile",
+                    invalid.error.clone(),
+                )
+                .await;
+            return Ok(Action::await_change());
+        }
+    };
+    reconcile_fleet(fleet, &fctx).await
+}
+
+async fn reconcile_fleet(fleet: &DovecotFleet, fctx: &FleetCtx) -> Result<Action, Error> {
     let started = Instant::now();
     let ctx = &fctx.ctx;
     let ns = fleet.namespace().ok_or(Error::NoNamespace)?;
@@ -192,23 +222,23 @@ async fn reconcile(fleet: Arc<DovecotFleet>, fctx: Arc<FleetCtx>) -> Result<Acti
         // Owner references let the garbage collector remove what the fleet owned.
         return Ok(Action::await_change());
     }
-    let key = object_key(fleet.as_ref());
+    let key = object_key(fleet);
 
-    let seen = read(ctx, &ns, &fleet).await?;
+    let seen = read(ctx, &ns, fleet).await?;
     let sts_api: Api<StatefulSet> = Api::namespaced(ctx.client.clone(), &ns);
-    let (outcome, sts) = match validate::validate(&fleet, &seen) {
+    let (outcome, sts) = match validate::validate(fleet, &seen) {
         Err(blocked) => {
             let sts = with_timeout(sts_api.get_opt(&fleet.name_any())).await?;
             (Outcome::Blocked(blocked), sts)
         }
-        Ok(plan) => match check(&fctx, &plan).await {
+        Ok(plan) => match check(fctx, &plan).await {
             Err(msg) => {
                 let sts = with_timeout(sts_api.get_opt(&fleet.name_any())).await?;
                 (Outcome::Refused(msg), sts)
             }
             Ok(unchecked_reason) => {
-                let owned = build::build(&fleet, &plan);
-                let sts = apply_all(ctx, &ns, &fleet, owned).await?;
+                let owned = build::build(fleet, &plan);
+                let sts = apply_all(ctx, &ns, fleet, owned).await?;
                 (
                     Outcome::Applied {
                         unchecked_reason,
@@ -220,11 +250,11 @@ async fn reconcile(fleet: Arc<DovecotFleet>, fctx: Arc<FleetCtx>) -> Result<Acti
         },
     };
 
-    let desired = desired_status(&fleet, sts.as_ref(), &outcome, now());
+    let desired = desired_status(fleet, sts.as_ref(), &outcome, now());
     let api: Api<DovecotFleet> = Api::namespaced(ctx.client.clone(), &ns);
     let before = fleet.status.as_ref();
     patch_status_if_changed(&api, &fleet.name_any(), before, &desired).await?;
-    publish_degraded_change(&fctx.events, &fleet, &desired).await;
+    publish_degraded_change(&fctx.events, fleet, &desired).await;
 
     ctx.backoff.on_success(&key);
     ctx.metrics.reconciled(CONTROLLER, started.elapsed());
@@ -234,8 +264,12 @@ async fn reconcile(fleet: Arc<DovecotFleet>, fctx: Arc<FleetCtx>) -> Result<Acti
     })
 }
 
-fn error_policy(fleet: Arc<DovecotFleet>, err: &Error, fctx: Arc<FleetCtx>) -> Action {
-    let key = object_key(fleet.as_ref());
+fn error_policy(
+    guard: Arc<DeserializeGuard<DovecotFleet>>,
+    err: &Error,
+    fctx: Arc<FleetCtx>,
+) -> Action {
+    let key = object_key(guard.as_ref());
     fctx.ctx.metrics.failed(CONTROLLER, err.category());
     tracing::warn!(fleet = %key, error = %err, "reconcile failed");
     Action::requeue(fctx.ctx.backoff.on_failure(&key))
