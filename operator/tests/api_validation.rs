@@ -726,47 +726,61 @@ async fn invalid_manifests_are_rejected_with_a_clear_message() {
 
 /// An update that changes an immutable field: create `base`, then merge-patch `patch`.
 struct Update {
-    name: &'static str,
+    name: String,
     base: fn(&str) -> Value,
-    before: Vec<(&'static str, Value)>,
     patch: Value,
-    expect: Vec<&'static str>,
+    expect: Vec<String>,
 }
 
 fn immutable_cases() -> Vec<Update> {
-    let u = |name, base, before, patch, expect| Update {
-        name,
+    let u = |name: &str, base, patch, expect: Vec<&str>| Update {
+        name: name.to_string(),
         base,
-        before,
         patch,
-        expect,
+        expect: expect.into_iter().map(String::from).collect(),
     };
-    vec![
+    // The rbox layout of a MailCluster: every field that decides where mail lives.
+    let rbox = [
+        ("userMapping", json!(true)),
+        ("userNamespace", json!("accounts")),
+        ("userSuffix", json!("_x")),
+        ("publicNamespace", json!("shared")),
+        ("metadataStorage", json!("ima")),
+        ("metadataAttribute", json!("meta")),
+        ("cfgObjectName", json!("rbox_cfg2")),
+    ]
+    .into_iter()
+    .map(|(field, value)| Update {
+        name: format!("MailCluster rbox.{field}"),
+        base: cluster,
+        patch: json!({"spec": {"rbox": {field: value}}}),
+        expect: vec![
+            format!("spec.rbox.{field}"),
+            format!("{field} is immutable"),
+        ],
+    });
+    let mut cases = vec![
         u(
             "MailPool clusterRef",
             pool as fn(&str) -> Value,
-            vec![],
             json!({"spec": {"clusterRef": {"name": "other"}}}),
             vec!["spec.clusterRef", "clusterRef is immutable"],
         ),
         u(
             "MailPool data pool name",
             pool,
-            vec![],
             json!({"spec": {"data": {"name": "renamed-data"}}}),
             vec!["spec.data.name", "pool name is immutable"],
         ),
         u(
             "MailPool index pool name",
             pool,
-            vec![],
             json!({"spec": {"index": {"name": "renamed-index"}}}),
             vec!["spec.index.name", "pool name is immutable"],
         ),
         u(
             "MailPool data pool from erasure-coded to replicated",
             pool,
-            vec![],
             json!({"spec": {"data": {"erasureCoded": null, "replicated": {"size": 3}}}}),
             vec![
                 "spec.data",
@@ -776,111 +790,56 @@ fn immutable_cases() -> Vec<Update> {
         u(
             "MailPool erasure-code k",
             pool,
-            vec![],
             json!({"spec": {"data": {"erasureCoded": {"k": 6}}}}),
             vec!["spec.data.erasureCoded", "erasureCoded is immutable"],
         ),
         u(
             "MailPool deviceClass changed",
             pool,
-            vec![],
             json!({"spec": {"data": {"deviceClass": "ssd"}}}),
             vec!["spec.data.deviceClass", "deviceClass is immutable"],
         ),
         u(
             "MailPool deviceClass removed",
             pool,
-            vec![],
             json!({"spec": {"index": {"deviceClass": null}}}),
             vec!["spec.index.deviceClass", "deviceClass is immutable"],
         ),
         u(
             "MailPool failureDomain",
             pool,
-            vec![],
             json!({"spec": {"data": {"failureDomain": "rack"}}}),
             vec!["spec.data.failureDomain", "failureDomain is immutable"],
         ),
         u(
             "MailPool crushRoot",
             pool,
-            vec![],
             json!({"spec": {"index": {"crushRoot": "ssd-root"}}}),
             vec!["spec.index.crushRoot", "crushRoot is immutable"],
         ),
         u(
             "DovecotFleet poolRef",
             fleet,
-            vec![],
             json!({"spec": {"poolRef": {"name": "other"}}}),
             vec!["spec.poolRef", "poolRef is immutable"],
         ),
         u(
-            "MailCluster rbox.userMapping",
-            cluster,
-            vec![],
-            json!({"spec": {"rbox": {"userMapping": true}}}),
-            vec!["spec.rbox.userMapping", "userMapping is immutable"],
-        ),
-        u(
-            "MailCluster rbox.userNamespace",
-            cluster,
-            vec![],
-            json!({"spec": {"rbox": {"userNamespace": "accounts"}}}),
-            vec!["spec.rbox.userNamespace", "userNamespace is immutable"],
-        ),
-        u(
-            "MailCluster rbox.userSuffix",
-            cluster,
-            vec![],
-            json!({"spec": {"rbox": {"userSuffix": "_x"}}}),
-            vec!["spec.rbox.userSuffix", "userSuffix is immutable"],
-        ),
-        u(
-            "MailCluster rbox.publicNamespace",
-            cluster,
-            vec![],
-            json!({"spec": {"rbox": {"publicNamespace": "shared"}}}),
-            vec!["spec.rbox.publicNamespace", "publicNamespace is immutable"],
-        ),
-        u(
-            "MailCluster rbox.metadataStorage",
-            cluster,
-            vec![],
-            json!({"spec": {"rbox": {"metadataStorage": "ima"}}}),
-            vec!["spec.rbox.metadataStorage", "metadataStorage is immutable"],
-        ),
-        u(
-            "MailCluster rbox.metadataAttribute",
-            cluster,
-            vec![],
-            json!({"spec": {"rbox": {"metadataAttribute": "meta"}}}),
-            vec![
-                "spec.rbox.metadataAttribute",
-                "metadataAttribute is immutable",
-            ],
-        ),
-        u(
-            "MailCluster rbox.cfgObjectName",
-            cluster,
-            vec![],
-            json!({"spec": {"rbox": {"cfgObjectName": "rbox_cfg2"}}}),
-            vec!["spec.rbox.cfgObjectName", "cfgObjectName is immutable"],
-        ),
-        u(
             "DovecotFleet with emptyDir scaled to 3 without acknowledgement",
-            fleet,
-            vec![
-                ("spec/replicas", json!(1)),
-                ("spec/indexStorage", json!({"emptyDir": {}})),
-            ],
+            |name| {
+                let mut f = fleet(name);
+                set(&mut f, "spec/replicas", json!(1));
+                set(&mut f, "spec/indexStorage", json!({"emptyDir": {}}));
+                f
+            },
             json!({"spec": {"replicas": 3}}),
             vec![
                 "spec.indexStorage.emptyDir",
                 "acknowledgeEphemeralIndex: true",
             ],
         ),
-    ]
+    ];
+    cases.extend(rbox);
+    cases
 }
 
 #[tokio::test]
@@ -895,10 +854,7 @@ async fn immutable_fields_reject_changes_and_mutable_ones_accept_them() {
     let cases = immutable_cases();
     for (i, c) in cases.iter().enumerate() {
         let name = format!("upd-{i}");
-        let mut obj = (c.base)(&name);
-        for (path, value) in &c.before {
-            set(&mut obj, path, value.clone());
-        }
+        let obj = (c.base)(&name);
         apply(&client, &ns, &obj)
             .await
             .unwrap_or_else(|e| panic!("[{}] create the valid object: {e}", c.name));
@@ -911,10 +867,10 @@ async fn immutable_fields_reject_changes_and_mutable_ones_accept_them() {
                 failures.push(format!("[{}] the change was accepted", c.name));
                 continue;
             }
-            Err(e) => rejection(Err(e), c.name),
+            Err(e) => rejection(Err(e), &c.name),
         };
         for want in &c.expect {
-            if !message.contains(want) {
+            if !message.contains(want.as_str()) {
                 failures.push(format!(
                     "[{}] message lacks {want:?}:\n    {message}",
                     c.name
@@ -946,6 +902,16 @@ async fn immutable_fields_reject_changes_and_mutable_ones_accept_them() {
     set(&mut f, "spec/indexStorage", json!({"emptyDir": {}}));
     apply(&client, &ns, &f).await.expect("create mutable fleet");
     let fleets = dynamic(&client, &ns, &resource("DovecotFleet"));
+    // `kubectl scale` (the scale subresource) cannot bypass the emptyDir rule either.
+    let scale = json!({"spec": {"replicas": 3}});
+    match fleets
+        .patch_scale("mutable", &PatchParams::default(), &Patch::Merge(&scale))
+        .await
+    {
+        Ok(_) => failures.push("scaling an unacknowledged emptyDir fleet to 3 was accepted".into()),
+        Err(kube::Error::Api(s)) if s.message.contains("acknowledgeEphemeralIndex: true") => {}
+        Err(e) => failures.push(format!("scale to 3 refused with an unclear error: {e}")),
+    }
     let scale_ok = json!({"spec": {"replicas": 4, "acknowledgeEphemeralIndex": true, "image": "registry.example/dovecot-rbox:2.3.22"}});
     if let Err(e) = fleets
         .patch("mutable", &PatchParams::default(), &Patch::Merge(&scale_ok))
@@ -956,16 +922,25 @@ async fn immutable_fields_reject_changes_and_mutable_ones_accept_them() {
         ));
     }
 
+    // Defaults never trip a rule: only the smallest canary interval, timeout left default.
+    let mut c = cluster("fast-canary");
+    set(&mut c, "spec/health", json!({"canaryIntervalSeconds": 10}));
+    if let Err(e) = apply(&client, &ns, &c).await {
+        failures.push(format!(
+            "a MailCluster with canaryIntervalSeconds 10 was refused: {e}"
+        ));
+    }
+
     support::delete_namespace(&client, &ns).await;
     assert!(
         failures.is_empty(),
         "{} of {} immutability checks misbehaved:\n{}",
         failures.len(),
-        cases.len() + 2,
+        cases.len() + 4,
         failures.join("\n")
     );
     eprintln!(
-        "{} immutable changes rejected, 2 mutable changes accepted",
+        "{} immutable changes and 1 scale rejected, 3 valid changes accepted",
         cases.len()
     );
 }
@@ -993,18 +968,6 @@ fn example_files() -> Vec<PathBuf> {
     out
 }
 
-fn documents(path: &Path) -> Vec<Value> {
-    use serde::Deserialize as _;
-    let text =
-        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
-    yaml_serde::Deserializer::from_str(&text)
-        .map(|doc| {
-            Value::deserialize(doc).unwrap_or_else(|e| panic!("parse {}: {e}", path.display()))
-        })
-        .filter(|v| !v.is_null())
-        .collect()
-}
-
 #[tokio::test]
 #[ignore = "needs the local environment (make test)"]
 async fn crds_are_established_and_every_example_is_accepted() {
@@ -1018,7 +981,7 @@ async fn crds_are_established_and_every_example_is_accepted() {
     let mut applied = 0;
     let mut kinds = std::collections::BTreeSet::new();
     for file in &files {
-        for doc in documents(file) {
+        for doc in support::yaml_documents(file) {
             let api_version = doc["apiVersion"].as_str().expect("apiVersion").to_string();
             let kind = doc["kind"].as_str().expect("kind").to_string();
             let name = doc["metadata"]["name"].as_str().expect("name").to_string();
@@ -1202,28 +1165,28 @@ fn every_cel_rule_is_exercised_by_a_case() {
     }
     rules.sort();
     rules.dedup();
-    let cases: Vec<(String, Vec<&str>)> = invalid_cases()
+    let kind_of = |base: fn(&str) -> Value| (base)("x")["kind"].as_str().unwrap().to_string();
+    let cases: Vec<(String, Vec<String>)> = invalid_cases()
         .iter()
         .map(|c| {
             (
-                (c.base)("x")["kind"].as_str().unwrap().to_string(),
-                c.expect.clone(),
+                kind_of(c.base),
+                c.expect.iter().map(|e| e.to_string()).collect(),
             )
         })
-        .chain(immutable_cases().iter().map(|c| {
-            (
-                (c.base)("x")["kind"].as_str().unwrap().to_string(),
-                c.expect.clone(),
-            )
-        }))
+        .chain(
+            immutable_cases()
+                .into_iter()
+                .map(|c| (kind_of(c.base), c.expect)),
+        )
         .collect();
     let uncovered: Vec<String> = rules
         .iter()
         .filter(|(kind, path, message)| {
             !cases.iter().any(|(k, expect)| {
                 k == kind
-                    && normalize(expect[0]) == *path
-                    && expect[1..].iter().any(|e| message.contains(e))
+                    && normalize(&expect[0]) == *path
+                    && expect[1..].iter().any(|e| message.contains(e.as_str()))
             })
         })
         .map(|(kind, path, message)| format!("{kind} {path}: {message}"))

@@ -7,19 +7,9 @@ mod support;
 use std::time::Duration;
 
 use rbox_operator::api::conditions;
-use serde::Deserialize as _;
 use serde_json::Value;
 
 const WAIT: Duration = Duration::from_secs(180);
-
-fn minimal_documents() -> Vec<Value> {
-    let path = support::repo_root().join("examples/minimal.yaml");
-    let text = std::fs::read_to_string(&path).expect("read examples/minimal.yaml");
-    yaml_serde::Deserializer::from_str(&text)
-        .map(|d| Value::deserialize(d).expect("parse examples/minimal.yaml"))
-        .filter(|v| !v.is_null())
-        .collect()
-}
 
 #[tokio::test]
 #[ignore = "needs the local environment (make test)"]
@@ -33,7 +23,7 @@ async fn minimal_example_becomes_ready() {
 
     let mut names = Vec::new();
     let mut pools = Vec::new();
-    for mut doc in minimal_documents() {
+    for mut doc in support::yaml_documents(&support::repo_root().join("examples/minimal.yaml")) {
         let kind = doc["kind"].as_str().expect("kind").to_string();
         if kind == "MailPool" {
             for part in ["data", "index"] {

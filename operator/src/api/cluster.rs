@@ -423,7 +423,7 @@ pub struct HealthSettings {
     #[serde(default = "default_canary_interval")]
     #[schemars(range(min = 10, max = 86400))]
     pub canary_interval_seconds: u32,
-    /// Seconds a canary may take before it counts as failed.
+    /// Seconds a canary may take before it counts as failed (at most `canaryIntervalSeconds`).
     #[serde(default = "default_canary_timeout")]
     #[schemars(range(min = 1, max = 600))]
     pub canary_timeout_seconds: u32,
@@ -436,8 +436,10 @@ pub struct HealthSettings {
 fn default_canary_interval() -> u32 {
     60
 }
+// At most the smallest interval, so setting only `canaryIntervalSeconds` never trips the
+// timeout <= interval rule.
 fn default_canary_timeout() -> u32 {
-    30
+    10
 }
 fn default_quota_warning() -> u32 {
     85

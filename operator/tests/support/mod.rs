@@ -586,3 +586,17 @@ pub async fn delete_and_wait(
     )
     .await;
 }
+
+/// The documents of a multi-document YAML file (empty documents skipped).
+pub fn yaml_documents(path: &Path) -> Vec<serde_json::Value> {
+    use serde::Deserialize as _;
+    let text =
+        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    yaml_serde::Deserializer::from_str(&text)
+        .map(|doc| {
+            serde_json::Value::deserialize(doc)
+                .unwrap_or_else(|e| panic!("parse {}: {e}", path.display()))
+        })
+        .filter(|v| !v.is_null())
+        .collect()
+}
