@@ -340,8 +340,10 @@ spec:
     fn rbox_config_from_defaults_matches_upstream_bytes() {
         let cfg = rbox_config(&RboxSettings::default()).unwrap();
         assert_eq!(cfg, RboxConfig::default());
-        let mut other = RboxSettings::default();
-        other.user_mapping = true;
+        let other = RboxSettings {
+            user_mapping: true,
+            ..Default::default()
+        };
         let conflicts = layout_conflicts(&cfg, &rbox_config(&other).unwrap());
         assert_eq!(conflicts, ["user_mapping=false (spec: true)"]);
     }
