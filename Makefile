@@ -1,5 +1,5 @@
 # The two commands that matter: `make demo` and `make test`. Both work on a fresh machine.
-.PHONY: demo test env-up env-down env-status lint fmt unit e2e build
+.PHONY: demo test env-up env-down env-status lint fmt unit e2e build crds release
 
 demo:        ## bring up the local environment and show it
 	e2e/demo
@@ -31,3 +31,10 @@ unit:        ## unit tests only (no environment needed)
 
 e2e:         ## tests that need the environment (brings it up if needed)
 	e2e/env up >/dev/null && . $$(e2e/env path) && cargo test --workspace -- --ignored
+
+crds:        ## regenerate crds/, docs/api.md and the chart's copy of the CRDs from the Rust types
+	cargo run -q -p rbox-operator -- crd --out crds/ --doc docs/api.md
+	rm -f charts/rbox-operator/crds/*.yaml && cp crds/*.yaml charts/rbox-operator/crds/
+
+release:     ## release artefacts in dist/: binaries, the packaged chart, the CRD bundle
+	e2e/release

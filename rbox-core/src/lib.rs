@@ -6,9 +6,12 @@
 //! - [`index`]: the pure-RADOS omap index (mailbox list, UID → mail record).
 //! - [`store`]: the async API — save, read, copy, move, expunge, flags, mailboxes, users,
 //!   `rbox_cfg`, fsck/repair, index building, canary.
+//! - `cli` (feature `cli`, default): the `rbox` tool.
 //! - `testsuite` (feature `testsuite`): one behaviour suite for every backend.
 
 pub mod backend;
+#[cfg(feature = "cli")]
+pub mod cli;
 pub mod error;
 pub mod format;
 pub mod index;

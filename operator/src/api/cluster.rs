@@ -423,15 +423,10 @@ pub struct HealthSettings {
     #[serde(default = "default_canary_interval")]
     #[schemars(range(min = 10, max = 86400))]
     pub canary_interval_seconds: u32,
-    /// Seconds a canary may take before it counts as failed.
+    /// Seconds a canary may take before it counts as failed (at most `canaryIntervalSeconds`).
     #[serde(default = "default_canary_timeout")]
     #[schemars(range(min = 1, max = 600))]
     pub canary_timeout_seconds: u32,
-    /// A canary slower than this many milliseconds makes the MailPool `StorageHealthy` False
-    /// with reason `SlowCanary` (the mail still works, but users will notice).
-    #[serde(default = "default_latency_warning")]
-    #[schemars(range(min = 1, max = 600000))]
-    pub latency_warning_milliseconds: u32,
     /// Warn (condition and Event) when a pool uses this percentage of its quota.
     #[serde(default = "default_quota_warning")]
     #[schemars(range(min = 1, max = 100))]
@@ -441,11 +436,10 @@ pub struct HealthSettings {
 fn default_canary_interval() -> u32 {
     60
 }
+// At most the smallest interval, so setting only `canaryIntervalSeconds` never trips the
+// timeout <= interval rule.
 fn default_canary_timeout() -> u32 {
-    30
-}
-fn default_latency_warning() -> u32 {
-    1000
+    10
 }
 fn default_quota_warning() -> u32 {
     85
@@ -456,7 +450,6 @@ impl Default for HealthSettings {
         Self {
             canary_interval_seconds: default_canary_interval(),
             canary_timeout_seconds: default_canary_timeout(),
-            latency_warning_milliseconds: default_latency_warning(),
             quota_warning_percent: default_quota_warning(),
         }
     }
@@ -468,9 +461,9 @@ impl Default for HealthSettings {
 pub enum ClusterPhase {
     // Not connected yet (first connect in progress, or monitors unreachable).
     Connecting,
-    // Connected and Ceph reports HEALTH_OK or HEALTH_WARN.
+    // Connected and Ceph reports HEALTH_OK.
     Ready,
-    // Connected, but Ceph reports HEALTH_ERR or a check failed.
+    // Connected, but Ceph reports HEALTH_WARN or HEALTH_ERR.
     Degraded,
     // The spec cannot work (e.g. the keyring Secret is missing); see the conditions.
     Failed,
@@ -523,9 +516,9 @@ pub struct MailClusterStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
     /// `Connecting` (first connect in progress, or monitors unreachable), `Ready` (connected,
-    /// Ceph reports HEALTH_OK or HEALTH_WARN), `Degraded` (connected, HEALTH_ERR or a failed
-    /// check) or `Failed` (the spec cannot work, e.g. the keyring Secret is missing; see the
-    /// conditions).
+    /// HEALTH_OK), `Degraded` (connected, but Ceph reports HEALTH_WARN (still usable: the
+    /// `Ready` condition stays True) or HEALTH_ERR) or `Failed` (the spec cannot work, e.g. the
+    /// keyring Secret is missing; see the conditions).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phase: Option<ClusterPhase>,
     /// The Ceph cluster's fsid.

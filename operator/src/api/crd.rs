@@ -6,16 +6,43 @@ use kube::CustomResourceExt;
 
 use super::{DovecotFleet, MailCluster, MailPool};
 
-/// The command that rewrites `crds/` and `docs/api.md` from the types (quoted in test failures).
-pub const REGENERATE: &str = "cargo run -p rbox-operator -- crd --out crds/ --doc docs/api.md";
+/// The command that rewrites `crds/`, `docs/api.md` and the chart's copy of the CRDs from the
+/// types (quoted in test failures). It runs `rbox-operator crd --out crds/ --doc docs/api.md`.
+pub const REGENERATE: &str = "make crds";
 
-/// Every CRD of the API, in dependency order (cluster, pool, fleet), with tidied descriptions.
+/// Every CRD of the API, in dependency order (cluster, pool, fleet), with tidied descriptions
+/// and the rules on `metadata.name` (use these, not `Kind::crd()`).
 pub fn all() -> Vec<CustomResourceDefinition> {
-    vec![
-        tidy(MailCluster::crd()),
-        tidy(MailPool::crd()),
-        tidy(DovecotFleet::crd()),
-    ]
+    let mut fleet = DovecotFleet::crd();
+    add_root_rule(
+        &mut fleet,
+        "self.metadata.name.size() <= 52 && self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')",
+        "metadata.name of a DovecotFleet must be a DNS label of at most 52 characters (lower-case letters, digits and '-', starting with a letter): its StatefulSet, pods and Services are named after it",
+    );
+    vec![tidy(MailCluster::crd()), tidy(MailPool::crd()), tidy(fleet)]
+}
+
+/// A CEL rule on the whole object: the derive has no attribute for the root of a schema that
+/// derives `JsonSchema`, and only the root sees `metadata.name`.
+fn add_root_rule(crd: &mut CustomResourceDefinition, rule: &str, message: &str) {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::ValidationRule;
+    for version in &mut crd.spec.versions {
+        if let Some(schema) = version
+            .schema
+            .as_mut()
+            .and_then(|s| s.open_api_v3_schema.as_mut())
+        {
+            schema
+                .x_kubernetes_validations
+                .get_or_insert_with(Vec::new)
+                .push(ValidationRule {
+                    rule: rule.into(),
+                    message: Some(message.into()),
+                    // (fieldPath cannot point into metadata; the message names the field.)
+                    ..Default::default()
+                });
+        }
+    }
 }
 
 /// Doc comments arrive with the source's line breaks; `kubectl explain` wraps text itself, so

@@ -219,9 +219,9 @@ pub fn markdown(crds: &[CustomResourceDefinition]) -> String {
     let _ = writeln!(
         md,
         "# API reference: `mail.rbox.io/v1alpha1`\n\n\
-         Generated from the CRD schemas (the Rust types in `operator/src/api`) by\n\
-         `{}`; a test fails when this file is out of date. `kubectl explain <kind>.<field>` shows\n\
-         the same descriptions.\n\n\
+         Generated from the CRD schemas (the Rust types in `operator/src/api`) by `{}`\n\
+         (`rbox-operator crd --out crds/ --doc docs/api.md`); a test fails when this file is out\n\
+         of date. `kubectl explain <kind>.<field>` shows the same descriptions.\n\n\
          Columns: **Default** is applied by the API server; **Validation** is enforced by the API\n\
          server (patterns, ranges, enums and CEL rules; *immutable* fields reject any change after\n\
          creation).\n",
@@ -239,6 +239,9 @@ pub fn markdown(crds: &[CustomResourceDefinition]) -> String {
         if let Some(schema) = schema_of(crd) {
             if let Some(d) = schema.get("description").and_then(Value::as_str) {
                 let _ = writeln!(md, "{d}\n");
+            }
+            for rule in rules(&schema) {
+                let _ = writeln!(md, "Rule on the whole object: {}.\n", rule.message);
             }
         }
         if let Some(cols) = crd

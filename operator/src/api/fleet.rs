@@ -89,7 +89,8 @@ pub struct DovecotFleetSpec {
     /// default; POP3 and submission are off.
     #[serde(default)]
     pub protocols: Protocols,
-    /// TLS for all protocols (STARTTLS on the plain ports).
+    /// TLS: STARTTLS on the plain ports, plus implicit TLS on 993 (IMAPS) and 995 (POP3S) for
+    /// the protocols that are enabled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsSettings>,
     /// How users log in: exactly one of `passwdFile`, `ldap` or `sql`.
@@ -157,7 +158,7 @@ macro_rules! protocol {
             #[doc = concat!("Serve ", $what, " (default ", stringify!($enabled), ").")]
             #[serde(default = $enabled_str)]
             pub enabled: bool,
-            #[doc = concat!("Container and Service port (default ", stringify!($port), ").")]
+            #[doc = concat!("Port of the Service (default ", stringify!($port), "). Inside the pod Dovecot listens on a fixed unprivileged port that the Service maps this one onto.")]
             #[serde(default = $port_str)]
             #[schemars(range(min = 1, max = 65535))]
             pub port: i32,
@@ -255,7 +256,7 @@ pub struct Protocols {
 #[serde(rename_all = "camelCase")]
 pub struct TlsSettings {
     /// A Secret of type `kubernetes.io/tls` (keys `tls.crt`, `tls.key`) in the same namespace,
-    /// e.g. one cert-manager issues. Changes roll the pods.
+    /// e.g. one cert-manager issues.
     #[schemars(length(min = 1, max = 253), regex(pattern = DNS_SUBDOMAIN_PATTERN))]
     pub secret_name: String,
 }
@@ -408,8 +409,9 @@ pub struct Scheduling {
     /// Taints the pods tolerate.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tolerations: Vec<Toleration>,
-    /// How pods spread across zones or nodes. The operator fills in the label selector when it
-    /// is empty.
+    /// How pods spread across zones or nodes (passed to the pods as written: give each
+    /// constraint a label selector matching the fleet's pods, e.g.
+    /// `app.kubernetes.io/instance: <fleet name>`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub topology_spread_constraints: Vec<TopologySpreadConstraint>,
     /// PriorityClass of the pods.

@@ -11,6 +11,8 @@ pub mod crd;
 pub mod doc;
 pub mod fleet;
 pub mod pool;
+#[cfg(test)]
+mod schema_tests;
 
 pub use cluster::{
     Capacity, CephConnection, CephHealth, CephTimeouts, ClusterPhase, ExternalCeph, HealthCheck,

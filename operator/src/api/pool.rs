@@ -89,7 +89,6 @@ pub const POOL_NAME_PATTERN: &str = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$";
     {
         "rule": "self.data.name != self.index.name",
         "fieldPath": ".index.name",
-        "reason": "FieldValueDuplicate",
         "message": "index.name must differ from data.name: mail bodies and the omap index live in two pools"
     }
 ]))]

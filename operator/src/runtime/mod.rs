@@ -6,6 +6,7 @@ pub mod health;
 pub mod leader;
 pub mod metrics;
 pub mod shutdown;
+pub mod watch_backoff;
 
 /// Every error type a controller returns names its category: a stable, low-cardinality word
 /// used as the metric label and as the Event reason.

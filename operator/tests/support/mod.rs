@@ -62,7 +62,9 @@ pub fn unique(prefix: &str) -> String {
     )
 }
 
+/// Create a test namespace (and, first, make sure the CRDs and the chart are installed).
 pub async fn create_namespace(client: &Client, name: &str) {
+    ensure_chart_installed();
     let api: Api<Namespace> = Api::all(client.clone());
     let ns: Namespace = serde_json::from_value(
         json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}),
@@ -157,7 +159,8 @@ pub fn ceph_remove_pool(pool: &str) {
     .output();
 }
 
-/// A Secret with the environment's admin keyring, as the examples expect (`ceph-admin`).
+/// A Secret with the environment's admin keyring and monitor addresses (keys `keyring`,
+/// `mon_host`), as the examples expect (`ceph-admin`).
 pub async fn ceph_admin_secret(client: &Client, namespace: &str, name: &str) {
     let keyring =
         std::fs::read_to_string(env("RBOX_E2E_CEPH_KEYRING")).expect("read admin keyring");
@@ -165,7 +168,7 @@ pub async fn ceph_admin_secret(client: &Client, namespace: &str, name: &str) {
     let secret: k8s_openapi::api::core::v1::Secret = serde_json::from_value(json!({
         "apiVersion": "v1", "kind": "Secret",
         "metadata": {"name": name},
-        "stringData": {"keyring": keyring},
+        "stringData": {"keyring": keyring, "mon_host": env("RBOX_E2E_CEPH_MON_HOST")},
     }))
     .expect("secret object");
     api.patch(
@@ -180,11 +183,19 @@ pub async fn ceph_admin_secret(client: &Client, namespace: &str, name: &str) {
 /// Install the CRDs from `crds/` and the chart (ServiceAccount + RBAC) once per environment;
 /// safe to call from parallel test binaries (a file lock serialises helm).
 pub fn ensure_chart_installed() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(install_chart);
+}
+
+fn install_chart() {
     let root = repo_root();
     let lock = e2e_dir().join("chart-install.lock");
     let script = format!(
         r#"set -e
-if [ -d "{crds}" ]; then kubectl apply --server-side --force-conflicts -f "{crds}" >/dev/null; fi
+if [ -d "{crds}" ]; then
+  kubectl apply --server-side --force-conflicts -f "{crds}" >/dev/null
+  kubectl wait --for condition=established --timeout=60s -f "{crds}" >/dev/null
+fi
 kubectl get namespace {ns} >/dev/null 2>&1 || kubectl create namespace {ns} >/dev/null
 helm upgrade --install {rel} "{chart}" --namespace {ns} --set replicaCount=1 \
   --set podDisruptionBudget.enabled=false --set leaderElection.enabled=true >/dev/null
@@ -316,6 +327,17 @@ impl Operator {
         metric_value(&self.metrics().await, series)
     }
 
+    /// Still running (not crashed, not exited)?
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// SIGKILL: no shutdown path runs, as when a node dies.
+    pub fn sigkill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
@@ -373,4 +395,208 @@ pub async fn http_get(port: u16, path: &str) -> Option<String> {
         .await
         .ok()
         .flatten()
+}
+
+/// A micro Ceph cluster of a test's own (for faults that must not disturb other tests),
+/// stopped and removed on drop.
+#[derive(Debug)]
+pub struct MicroCeph {
+    pub dir: PathBuf,
+}
+
+impl MicroCeph {
+    pub fn start(name: &str) -> MicroCeph {
+        let dir = e2e_dir().join(name);
+        run(Command::new(repo_root().join("e2e/ceph-micro"))
+            .arg("up")
+            .arg(&dir));
+        MicroCeph { dir }
+    }
+
+    pub fn conf(&self) -> PathBuf {
+        self.dir.join("ceph.conf")
+    }
+
+    pub fn keyring(&self) -> String {
+        std::fs::read_to_string(self.dir.join("ceph.client.admin.keyring")).expect("keyring")
+    }
+
+    pub fn mon_host(&self) -> String {
+        std::fs::read_to_string(self.dir.join("mon_host"))
+            .expect("mon_host")
+            .trim()
+            .to_string()
+    }
+
+    /// `mon`, `mgr` or `osd`.
+    pub fn stop_daemon(&self, daemon: &str) {
+        run(Command::new(repo_root().join("e2e/ceph-micro"))
+            .arg("stop-daemon")
+            .arg(&self.dir)
+            .arg(daemon));
+    }
+
+    pub fn start_daemon(&self, daemon: &str) {
+        run(Command::new(repo_root().join("e2e/ceph-micro"))
+            .arg("start-daemon")
+            .arg(&self.dir)
+            .arg(daemon));
+    }
+}
+
+impl Drop for MicroCeph {
+    fn drop(&mut self) {
+        let _ = Command::new(repo_root().join("e2e/ceph-micro"))
+            .arg("down")
+            .arg(&self.dir)
+            .output();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A Secret `name` in `namespace` with a keyring and the monitors (`mon_host`), as the
+/// examples' MailCluster reads them (`external.keyringSecret` + `monitorsSecretKey`).
+pub async fn ceph_secret(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    keyring: &str,
+    mon_host: &str,
+) {
+    let api: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(client.clone(), namespace);
+    let secret: k8s_openapi::api::core::v1::Secret = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": name},
+        "stringData": {"keyring": keyring, "mon_host": mon_host},
+    }))
+    .expect("secret object");
+    api.patch(
+        name,
+        &PatchParams::apply(MANAGER).force(),
+        &Patch::Apply(&secret),
+    )
+    .await
+    .expect("create ceph secret");
+}
+
+/// Server-side apply of a custom object given as JSON (kind from its `kind`).
+pub async fn apply_json(client: &Client, namespace: &str, obj: serde_json::Value) {
+    let kind = obj["kind"].as_str().expect("kind").to_string();
+    let name = obj["metadata"]["name"].as_str().expect("name").to_string();
+    let (group, version) = obj["apiVersion"]
+        .as_str()
+        .expect("apiVersion")
+        .split_once('/')
+        .unwrap_or(("", "v1"));
+    let gvk = kube::api::GroupVersionKind::gvk(group, version, &kind);
+    let ar = kube::api::ApiResource::from_gvk(&gvk);
+    let api: Api<kube::api::DynamicObject> = Api::namespaced_with(client.clone(), namespace, &ar);
+    let dynobj: kube::api::DynamicObject = serde_json::from_value(obj).expect("object");
+    api.patch(
+        &name,
+        &PatchParams::apply(MANAGER).force(),
+        &Patch::Apply(&dynobj),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("apply {kind}/{name}: {e}"));
+}
+
+/// The object (`mailclusters`, `mailpools`, `dovecotfleets`) as JSON, if it exists.
+pub async fn get_json(
+    client: &Client,
+    namespace: &str,
+    plural: &str,
+    name: &str,
+) -> Option<serde_json::Value> {
+    let kind = match plural {
+        "mailclusters" => "MailCluster",
+        "mailpools" => "MailPool",
+        "dovecotfleets" => "DovecotFleet",
+        other => panic!("unknown plural {other}"),
+    };
+    let gvk = kube::api::GroupVersionKind::gvk("mail.rbox.io", "v1alpha1", kind);
+    let ar = kube::api::ApiResource::from_gvk(&gvk);
+    let api: Api<kube::api::DynamicObject> = Api::namespaced_with(client.clone(), namespace, &ar);
+    api.get_opt(name)
+        .await
+        .ok()
+        .flatten()
+        .map(|o| serde_json::to_value(o).expect("json"))
+}
+
+/// `(status, reason, message)` of condition `type_` in an object's status.
+pub fn condition(obj: &serde_json::Value, type_: &str) -> Option<(String, String, String)> {
+    obj["status"]["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == type_)
+        .map(|c| {
+            (
+                c["status"].as_str().unwrap_or_default().to_string(),
+                c["reason"].as_str().unwrap_or_default().to_string(),
+                c["message"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+}
+
+/// Wait until condition `type_` of the object has `status` ("True"/"False"); returns the object.
+pub async fn wait_condition(
+    client: &Client,
+    namespace: &str,
+    plural: &str,
+    name: &str,
+    type_: &str,
+    status: &str,
+    timeout: Duration,
+) -> serde_json::Value {
+    wait_for(
+        timeout,
+        &format!("{plural}/{name} {type_}={status}"),
+        || async {
+            let obj = get_json(client, namespace, plural, name).await?;
+            (condition(&obj, type_)?.0 == status).then_some(obj)
+        },
+    )
+    .await
+}
+
+/// Delete a custom object and wait until it is gone (its finalizer handled by a running
+/// operator). Tests do this before they stop their operator, so no namespace hangs.
+pub async fn delete_and_wait(
+    client: &Client,
+    namespace: &str,
+    plural: &str,
+    name: &str,
+    timeout: Duration,
+) {
+    let kind = match plural {
+        "mailclusters" => "MailCluster",
+        "mailpools" => "MailPool",
+        "dovecotfleets" => "DovecotFleet",
+        other => panic!("unknown plural {other}"),
+    };
+    let gvk = kube::api::GroupVersionKind::gvk("mail.rbox.io", "v1alpha1", kind);
+    let ar = kube::api::ApiResource::from_gvk(&gvk);
+    let api: Api<kube::api::DynamicObject> = Api::namespaced_with(client.clone(), namespace, &ar);
+    let _ = api.delete(name, &DeleteParams::default()).await;
+    wait_for(
+        timeout,
+        &format!("{plural}/{name} to be deleted"),
+        || async { matches!(api.get_opt(name).await, Ok(None)).then_some(()) },
+    )
+    .await;
+}
+
+/// The documents of a multi-document YAML file (empty documents skipped).
+pub fn yaml_documents(path: &Path) -> Vec<serde_json::Value> {
+    use serde::Deserialize as _;
+    let text =
+        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    yaml_serde::Deserializer::from_str(&text)
+        .map(|doc| {
+            serde_json::Value::deserialize(doc)
+                .unwrap_or_else(|e| panic!("parse {}: {e}", path.display()))
+        })
+        .filter(|v| !v.is_null())
+        .collect()
 }

@@ -32,6 +32,7 @@ use crate::index::mails::Allocation;
 use crate::index::{HeaderCache, Index, ListedMailbox, MailRecord};
 use batch::Coalescer;
 
+pub(crate) use body::unix_secs;
 pub use canary::{CanaryReport, CanaryStep};
 pub use cfg_ops::{create_cfg, read_cfg, update_cfg, write_cfg};
 pub use fsck::{FindingKind, FsckFinding, FsckOptions, FsckReport, IndexBuildReport};

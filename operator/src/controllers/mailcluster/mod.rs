@@ -44,6 +44,7 @@ pub async fn run(ctx: Context, token: CancellationToken) {
         base: ctx,
     });
     Controller::new(api, watcher::Config::default().any_semantic())
+        .trigger_backoff(crate::runtime::watch_backoff::WatchBackoff::default())
         .graceful_shutdown_on(async move { token.cancelled().await })
         .run(reconcile, error_policy, cctx)
         .for_each(|_| futures::future::ready(()))

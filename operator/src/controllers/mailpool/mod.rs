@@ -100,7 +100,8 @@ pub async fn run(ctx: Context, token: CancellationToken) {
     let config_maps: Api<ConfigMap> = ctx.watched_api();
     let clusters: Api<MailCluster> = ctx.watched_api();
     let pctx = Arc::new(PoolCtx::new(ctx));
-    let controller = Controller::new(api, watcher::Config::default().any_semantic());
+    let controller = Controller::new(api, watcher::Config::default().any_semantic())
+        .trigger_backoff(crate::runtime::watch_backoff::WatchBackoff::default());
     let store = controller.store();
     controller
         .owns(secrets, owned.clone())

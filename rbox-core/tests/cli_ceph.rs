@@ -1,0 +1,401 @@
+//! The `rbox` binary against the real micro Ceph (`make test` starts it): every command a
+//! user relies on, with its exit code, on this test's own pools.
+
+use std::process::{Command, Output};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rbox_core::backend::librados::LibradosBackend;
+use rbox_core::backend::{Backend, ObjectLocation, WriteOp};
+use rbox_core::format::cfg::RboxConfig;
+use rbox_core::format::flags::MailFlags;
+use rbox_core::rados::{Cluster, ConnectOptions};
+use rbox_core::store::{SaveRequest, Store, StoreConfig};
+use serde_json::{Value, json};
+
+fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: this test needs the local environment; run `make test` (or `e2e/env up` and source its env file)")
+    })
+}
+
+async fn connect() -> Cluster {
+    Cluster::connect(ConnectOptions {
+        conf_path: Some(env("RBOX_E2E_CEPH_CONF").into()),
+        keyring: Some(env("RBOX_E2E_CEPH_KEYRING").into()),
+        connect_timeout: Duration::from_secs(15),
+        op_timeout: Duration::from_secs(30),
+        ..Default::default()
+    })
+    .await
+    .expect("connect to the micro Ceph")
+}
+
+async fn mon(cluster: &Cluster, cmd: Value) {
+    cluster
+        .mon_command(&cmd)
+        .await
+        .unwrap_or_else(|e| panic!("{cmd}: {e}"));
+}
+
+async fn create_pool(cluster: &Cluster, name: &str) {
+    mon(
+        cluster,
+        json!({"prefix": "osd pool create", "pool": name, "pg_num": 8}),
+    )
+    .await;
+    mon(
+        cluster,
+        json!({"prefix": "osd pool application enable", "pool": name, "app": "rbox"}),
+    )
+    .await;
+}
+
+async fn delete_pool(cluster: &Cluster, name: &str) {
+    let _ = cluster
+        .mon_command(
+            &json!({"prefix": "osd pool rm", "pool": name, "pool2": name,
+            "yes_i_really_really_mean_it": true}),
+        )
+        .await;
+}
+
+/// Runs `rbox` with the connection and pool options of this test.
+struct Rbox {
+    pool: String,
+    index_pool: String,
+}
+
+impl Rbox {
+    fn run(&self, args: &[&str]) -> Output {
+        let out = Command::new(env!("CARGO_BIN_EXE_rbox"))
+            .args([
+                "-c",
+                &env("RBOX_E2E_CEPH_CONF"),
+                "-k",
+                &env("RBOX_E2E_CEPH_KEYRING"),
+            ])
+            .args(["-p", &self.pool, "--index-pool", &self.index_pool])
+            .args(["--connect-timeout", "15", "--op-timeout", "30"])
+            .args(args)
+            .output()
+            .expect("run rbox");
+        eprintln!(
+            "rbox {args:?} -> {:?}\nstderr: {}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
+    fn code(&self, args: &[&str]) -> i32 {
+        self.run(args).status.code().expect("exit code")
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        let mut a = args.to_vec();
+        a.push("--json");
+        let out = self.run(&a);
+        assert_eq!(out.status.code(), Some(0), "{args:?}");
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "{args:?} printed no JSON ({e}): {}",
+                String::from_utf8_lossy(&out.stdout)
+            )
+        })
+    }
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the local environment (make test)"]
+async fn rbox_cli_against_ceph() {
+    let cluster = connect().await;
+    let tag = format!(
+        "{}-{}",
+        std::process::id(),
+        rbox_core::format::Guid128::generate().nsec()
+    );
+    let (mail, index) = (format!("cli-mail-{tag}"), format!("cli-index-{tag}"));
+    create_pool(&cluster, &mail).await;
+    create_pool(&cluster, &index).await;
+    let result = tokio::spawn({
+        let (cluster, mail, index) = (cluster.clone(), mail.clone(), index.clone());
+        async move { scenario(cluster, mail, index).await }
+    })
+    .await;
+    delete_pool(&cluster, &mail).await;
+    delete_pool(&cluster, &index).await;
+    result.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+}
+
+async fn scenario(cluster: Cluster, mail: String, index: String) {
+    let backend: Arc<dyn Backend> = Arc::new(LibradosBackend::new(cluster));
+    let mut config = StoreConfig::new(mail.clone(), index.clone());
+    config.fsck_grace = Duration::ZERO;
+    let store = Store::open(backend.clone(), config).await.unwrap();
+    let ns = "alice_u";
+    let sp = store.namespace(ns).unwrap();
+    let rbox = Rbox {
+        pool: mail.clone(),
+        index_pool: index.clone(),
+    };
+
+    // A body with CRLF, NUL and high bytes must come back byte for byte.
+    let body: Vec<u8> =
+        b"From: a@b.example\r\nSubject: cli\r\n\r\nbinary \x00\xff\xfe tail\r\n".to_vec();
+    let mut req = SaveRequest::new("INBOX", body.clone());
+    req.create_mailbox = true;
+    req.received = Some(1_704_110_403);
+    let first = sp.save(req).await.unwrap();
+    let mut req = SaveRequest::new("INBOX", b"Subject: second\n\nx\n".to_vec());
+    req.received = Some(1_704_200_000);
+    let second = sp.save(req).await.unwrap();
+    let oid = first.oid.to_hex();
+
+    // ls: index listing with a query and a sort; the scan finds the same mails.
+    let ls = rbox.json(&[
+        "-N",
+        ns,
+        "ls",
+        "R<2024-01-02 00:00:00",
+        "--sort",
+        "recv_date",
+    ]);
+    assert_eq!(ls["source"], "index");
+    assert_eq!(ls["count"], 1, "{ls}");
+    assert_eq!(ls["mails"][0]["oid"], oid.as_str());
+    assert_eq!(ls["mails"][0]["uid"], first.uid);
+    let all = rbox.json(&["-N", ns, "ls", "-", "--sort", "phy_size"]);
+    assert_eq!(all["count"], 2);
+    assert_eq!(
+        all["mails"][0]["oid"],
+        second.oid.to_hex().as_str(),
+        "smaller first"
+    );
+    let scan = rbox.json(&["-N", ns, "ls", "--scan", &format!("U={}", second.uid)]);
+    assert_eq!(scan["source"], "scan");
+    assert_eq!(scan["mails"][0]["oid"], second.oid.to_hex().as_str());
+    assert_eq!(scan["mails"][0]["metadata"]["B"], "INBOX");
+    // A query on an xattr-only key (B) through the index reads the xattrs.
+    let by_b = rbox.json(&["-N", ns, "ls", "B=INBOX;U>0"]);
+    assert_eq!(by_b["count"], 2);
+    let human = rbox.run(&["-N", ns, "ls"]);
+    assert!(String::from_utf8_lossy(&human.stdout).contains(&oid));
+
+    // get: the body on stdout, byte-exact; a query writes rmb's file layout.
+    let got = rbox.run(&["-N", ns, "get", &oid]);
+    assert_eq!(got.status.code(), Some(0));
+    assert_eq!(got.stdout, body);
+    let dir = std::env::temp_dir().join(format!("rbox-cli-get-{mail}"));
+    let files = rbox.json(&["-N", ns, "get", "U>0", "--out", dir.to_str().unwrap()]);
+    assert_eq!(files["count"], 2);
+    let path = dir
+        .join(first.mailbox.to_hex())
+        .join(format!("{}.{oid}", first.uid));
+    assert_eq!(std::fs::read(&path).unwrap(), body);
+    let _ = std::fs::remove_dir_all(&dir);
+
+    // set: a flag lands in the index; an attribute pair lands in the xattr.
+    assert_eq!(rbox.code(&["-N", ns, "set", &oid, "--add-flag", "seen"]), 0);
+    let (_, _, rec) = sp.indexed(&oid).await.unwrap();
+    assert!(rec.flags.contains(MailFlags::SEEN), "{rec:?}");
+    let set = rbox.json(&["-N", ns, "set", &oid, "B", "Archive"]);
+    assert_eq!(set["metadata"]["B"], "Archive");
+    assert_eq!(
+        sp.mail_info(&oid)
+            .await
+            .unwrap()
+            .metadata
+            .orig_mailbox
+            .as_deref(),
+        Some("Archive")
+    );
+    assert_eq!(
+        rbox.code(&["-N", ns, "set", &oid, "U", "7"]),
+        2,
+        "U belongs to the index"
+    );
+
+    // delete without confirmation is refused and deletes nothing.
+    let refused = rbox.run(&["-N", ns, "delete", &oid]);
+    assert_eq!(refused.status.code(), Some(4));
+    assert!(stderr(&refused).contains("--yes-i-really-mean-it"));
+    assert_eq!(sp.read(&oid).await.unwrap().data, body);
+    assert_eq!(rbox.code(&["-N", ns, "delete", "-"]), 4);
+    assert_eq!(sp.list_object_ids().await.unwrap().len(), 2);
+
+    // fsck: plant a zero-byte leftover and a dangling index entry.
+    let leftover = "0123456789abcdef0123456789abcdef";
+    backend
+        .write_op(
+            &ObjectLocation::new(mail.clone(), ns, leftover),
+            WriteOp::new().create(true),
+        )
+        .await
+        .unwrap();
+    backend
+        .remove(&ObjectLocation::new(mail.clone(), ns, second.oid.to_hex()))
+        .await
+        .unwrap();
+    let check = rbox.run(&["-N", ns, "fsck", "--grace", "0", "--json"]);
+    assert_eq!(check.status.code(), Some(3), "findings without repair");
+    let report: Value = serde_json::from_slice(&check.stdout).unwrap();
+    let kinds: Vec<&str> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["kind"].as_str().unwrap())
+        .collect();
+    assert!(kinds.contains(&"ZeroByteObject"), "{kinds:?}");
+    assert!(kinds.contains(&"DanglingEntry"), "{kinds:?}");
+    // --repair without confirmation fixes the index but keeps the leftover object.
+    assert_eq!(
+        rbox.code(&["-N", ns, "fsck", "--grace", "0", "--repair"]),
+        3
+    );
+    assert!(
+        sp.list_object_ids()
+            .await
+            .unwrap()
+            .contains(&leftover.to_string())
+    );
+    let fixed = rbox.run(&[
+        "-N",
+        ns,
+        "fsck",
+        "--grace",
+        "0",
+        "--repair",
+        "--yes-i-really-mean-it",
+    ]);
+    assert_eq!(
+        fixed.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&fixed.stdout)
+    );
+    assert_eq!(rbox.code(&["-N", ns, "fsck", "--grace", "0"]), 0);
+    assert!(
+        !sp.list_object_ids()
+            .await
+            .unwrap()
+            .contains(&leftover.to_string())
+    );
+    assert_eq!(rbox.json(&["-N", ns, "ls"])["count"], 1);
+
+    // mailbox ls.
+    let boxes = rbox.json(&["-N", ns, "mailbox", "ls", "--usage"]);
+    assert_eq!(boxes["mailboxes"][0]["name"], "INBOX");
+    assert_eq!(boxes["mailboxes"][0]["mails"], 1);
+
+    // cfg: defaults shown while absent, created byte-exact, bad keys refused clearly.
+    let shown = rbox.json(&["cfg", "show"]);
+    assert_eq!(shown["present"], false);
+    assert_eq!(shown["config"]["user_suffix"], "_u");
+    assert_eq!(rbox.code(&["cfg", "create"]), 0);
+    let raw = rbox.run(&["cfg", "show", "--raw"]);
+    assert_eq!(raw.stdout, RboxConfig::default().to_json());
+    assert_eq!(raw.stdout.len(), 282);
+    assert_eq!(rbox.code(&["cfg", "create"]), 1, "already exists");
+    let bad = rbox.run(&["cfg", "update", "no_such_key=1"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        stderr(&bad).contains("unknown rbox_cfg key \"no_such_key\""),
+        "{}",
+        stderr(&bad)
+    );
+    assert_eq!(
+        rbox.code(&["cfg", "update", "rbox_update_attributes=maybe"]),
+        2
+    );
+    assert_eq!(rbox.code(&["cfg", "update", "user_mapping"]), 2);
+    let updated = rbox.json(&["cfg", "update", "rbox_update_attributes=true"]);
+    assert_eq!(updated["config"]["rbox_update_attributes"], "true");
+    let now = rbox.json(&["cfg", "show"]);
+    assert_eq!(now["present"], true);
+    assert_eq!(now["config"]["rbox_update_attributes"], "true");
+    // A malformed rbox_cfg is a clear error, not a crash; --force needs confirmation.
+    backend
+        .write_op(
+            &ObjectLocation::new(mail.clone(), "", "rbox_cfg"),
+            WriteOp::new().write_full(b"{\"user_mapping\": tru".to_vec()),
+        )
+        .await
+        .unwrap();
+    let broken = rbox.run(&["-N", ns, "ls"]);
+    assert_eq!(broken.status.code(), Some(1));
+    assert!(
+        stderr(&broken).contains("not valid JSON"),
+        "{}",
+        stderr(&broken)
+    );
+    assert_eq!(rbox.code(&["cfg", "create", "--force"]), 4);
+    assert_eq!(
+        rbox.code(&[
+            "cfg",
+            "create",
+            "--force",
+            "--yes-i-really-mean-it",
+            "user_mapping=true"
+        ]),
+        0
+    );
+    // With user mapping on, an unknown user has no namespace (not found), and a user name
+    // that cannot be a namespace is a usage error.
+    assert_eq!(rbox.code(&["-u", "nobody", "ls"]), 5);
+    assert_eq!(rbox.code(&["-u", "bad\u{1}user", "ls"]), 2);
+    assert_eq!(rbox.code(&["-N", ns, "ls", "U<abc"]), 2);
+
+    // lspools, canary.
+    let pools = rbox.json(&["lspools"]);
+    assert!(
+        pools["pools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p == mail.as_str())
+    );
+    let canary = rbox.json(&["-N", "cli-canary", "canary"]);
+    assert_eq!(canary["namespace"], "cli-canary");
+
+    // bench: save keeps its mails for read and list; cleanup needs confirmation.
+    let save = rbox.json(&[
+        "-N",
+        "cli-bench",
+        "bench",
+        "save",
+        "--count",
+        "40",
+        "-b",
+        "4K",
+        "--keep",
+    ]);
+    assert_eq!(save["ops"], 40);
+    let read = rbox.json(&["-N", "cli-bench", "bench", "read", "-b", "4K"]);
+    assert_eq!(read["ops"], 40);
+    let list = rbox.json(&["-N", "cli-bench", "bench", "list", "--count", "2"]);
+    assert_eq!(list["mails"], 40);
+    assert_eq!(rbox.code(&["-N", "cli-bench", "bench", "cleanup"]), 4);
+    assert_eq!(
+        rbox.code(&[
+            "-N",
+            "cli-bench",
+            "bench",
+            "cleanup",
+            "--yes-i-really-mean-it"
+        ]),
+        0
+    );
+
+    // delete with confirmation expunges.
+    assert_eq!(
+        rbox.code(&["-N", ns, "delete", &oid, "--yes-i-really-mean-it"]),
+        0
+    );
+    assert!(sp.read(&oid).await.is_err());
+    assert_eq!(rbox.json(&["-N", ns, "ls"])["count"], 0);
+}
