@@ -557,3 +557,73 @@ async fn adoption_retain_and_incompatible_pools() {
     let _ = ceph(&["osd", "erasure-code-profile", "rm", &profile]).output();
     support::delete_namespace(&client, &ns).await;
 }
+
+/// Rook mode: the MailCluster names a Rook CephCluster; the operator reads Rook's mon
+/// endpoints ConfigMap and admin Secret (made here as Rook makes them) and connects.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the local environment (make test)"]
+async fn rook_mode_reads_rook_endpoints_and_admin_secret() {
+    let client = support::admin_client().await;
+    let ns = support::unique("ceph-rook");
+    support::create_namespace(&client, &ns).await;
+    // Rook writes `a=<ip:port>` with the v1 address.
+    let mon_host = env("RBOX_E2E_CEPH_MON_HOST");
+    let v1 = mon_host
+        .split(',')
+        .find_map(|a| a.trim_matches(|c| c == '[' || c == ']').strip_prefix("v1:"))
+        .unwrap_or_else(|| panic!("no v1 address in {mon_host}"))
+        .to_string();
+    let keyring = std::fs::read_to_string(env("RBOX_E2E_CEPH_KEYRING")).expect("admin keyring");
+    let key = keyring
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("key = "))
+        .expect("key in the admin keyring")
+        .to_string();
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
+    let cm: ConfigMap = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "rook-ceph-mon-endpoints"},
+        "data": {"data": format!("a={v1}"), "mapping": "{}", "maxMonId": "0"},
+    }))
+    .expect("configmap");
+    cms.create(&Default::default(), &cm)
+        .await
+        .expect("rook endpoints");
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
+    let s: Secret = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "rook-ceph-mon"},
+        "stringData": {"ceph-username": "client.admin", "ceph-secret": key},
+    }))
+    .expect("secret");
+    secrets
+        .create(&Default::default(), &s)
+        .await
+        .expect("rook secret");
+    let _op = Operator::start(&ns).await;
+    let mcs: Api<MailCluster> = Api::namespaced(client.clone(), &ns);
+    let mc: MailCluster = serde_json::from_value(json!({
+        "apiVersion": "mail.rbox.io/v1alpha1", "kind": "MailCluster",
+        "metadata": {"name": "rook"},
+        "spec": {"ceph": {"rook": {"cephClusterName": "rook-ceph"}}},
+    }))
+    .expect("mailcluster");
+    mcs.create(&Default::default(), &mc)
+        .await
+        .expect("create mailcluster");
+    let fsid = run(&mut ceph(&["fsid"])).trim().to_string();
+    let got = wait_for(WAIT, "the Rook-mode MailCluster to connect", || {
+        let mcs = mcs.clone();
+        async move {
+            let mc = mcs.get("rook").await.ok()?;
+            let st = mc.status?;
+            st.conditions
+                .iter()
+                .any(|c| c.type_ == "CephConnected" && c.status == "True")
+                .then_some(st)
+        }
+    })
+    .await;
+    assert_eq!(got.fsid.as_deref(), Some(fsid.as_str()));
+    assert!(got.ceph_version.is_some_and(|v| v.starts_with("16.")));
+    assert!(got.capacity.is_some_and(|c| c.total_bytes > 0));
+    support::delete_namespace(&client, &ns).await;
+}
