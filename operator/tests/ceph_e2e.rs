@@ -308,7 +308,12 @@ async fn mailpool_lifecycle_against_real_ceph() {
     assert_eq!(
         writes_of(&after, &mine) - writes_of(&before, &mine),
         0.0,
-        "Kubernetes writes for the MailPool in steady state:\n{after}"
+        "Kubernetes writes for the MailPool in steady state; the operator says why:\n{}",
+        op.log_text()
+            .lines()
+            .filter(|l| l.contains("status written") || l.contains("WARN"))
+            .collect::<Vec<_>>()
+            .join("\n")
     );
 
     // --- Spec change: quota, compression, a free-form parameter; Ceph follows.

@@ -65,6 +65,29 @@ const STRING_OPTIONS: &[&str] = &[
 ];
 
 impl DesiredPool {
+    /// A replicated pool under the `default` root with nothing else asked for (8 PGs).
+    pub fn replicated(name: &str, size: u32, failure_domain: &str) -> Self {
+        Self {
+            name: name.into(),
+            layout: Layout::Replicated {
+                size,
+                min_size: None,
+            },
+            device_class: None,
+            failure_domain: failure_domain.into(),
+            crush_root: "default".into(),
+            compression_mode: None,
+            compression_algorithm: None,
+            quota_max_bytes: 0,
+            quota_max_objects: 0,
+            pg_num: 8,
+            pg_num_min: None,
+            target_size_ratio: None,
+            bulk: None,
+            parameters: BTreeMap::new(),
+        }
+    }
+
     /// Name of the replicated CRUSH rule this placement needs. Named by content, so pools
     /// with the same placement share one rule and a rule is never rewritten under a pool.
     pub fn rule_name(&self) -> String {
@@ -469,25 +492,7 @@ mod tests {
     use serde_json::json;
 
     fn replicated(size: u32) -> DesiredPool {
-        DesiredPool {
-            name: "mail".into(),
-            layout: Layout::Replicated {
-                size,
-                min_size: None,
-            },
-            device_class: None,
-            failure_domain: "osd".into(),
-            crush_root: "default".into(),
-            compression_mode: None,
-            compression_algorithm: None,
-            quota_max_bytes: 0,
-            quota_max_objects: 0,
-            pg_num: 8,
-            pg_num_min: None,
-            target_size_ratio: None,
-            bulk: None,
-            parameters: BTreeMap::new(),
-        }
+        DesiredPool::replicated("mail", size, "osd")
     }
 
     fn rule(id: i64, name: &str, fd: &str, class: Option<&str>) -> CrushRule {

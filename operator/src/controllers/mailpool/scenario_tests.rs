@@ -84,15 +84,31 @@ async fn serve(
     }
 }
 
-#[tokio::test]
-async fn first_reconcile_creates_then_an_unchanged_one_only_reads() {
+type Shared<T> = Arc<Mutex<T>>;
+
+/// A Context whose client talks to [`serve`]; what it stored and the requests it saw.
+struct Mock {
+    ctx: Context,
+    store: Shared<HashMap<String, Vec<u8>>>,
+    log: Shared<Vec<String>>,
+}
+
+fn mock() -> Mock {
     let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let client = kube::Client::new(service, "ns");
     let store = Arc::new(Mutex::new(HashMap::new()));
     let log = Arc::new(Mutex::new(Vec::new()));
     tokio::spawn(serve(handle, store.clone(), log.clone()));
+    Mock {
+        ctx: Context::new(client, Metrics::new(), Some("ns".into())),
+        store,
+        log,
+    }
+}
 
-    let ctx = Context::new(client, Metrics::new(), Some("ns".into()));
+#[tokio::test]
+async fn first_reconcile_creates_then_an_unchanged_one_only_reads() {
+    let Mock { ctx, log, .. } = mock();
     let fake = FakeMon::new();
     let admin = Admin::new(fake.clone(), Some(ctx.metrics.clone()));
     let backend: Arc<dyn Backend> =
@@ -169,12 +185,7 @@ async fn first_reconcile_creates_then_an_unchanged_one_only_reads() {
 
 #[tokio::test]
 async fn rotation_replaces_the_key_and_updates_only_the_secret() {
-    let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
-    let client = kube::Client::new(service, "ns");
-    let store = Arc::new(Mutex::new(HashMap::new()));
-    let log = Arc::new(Mutex::new(Vec::new()));
-    tokio::spawn(serve(handle, store.clone(), log.clone()));
-    let ctx = Context::new(client, Metrics::new(), Some("ns".into()));
+    let Mock { ctx, store, log } = mock();
     let fake = FakeMon::new();
     let admin = Admin::new(fake.clone(), None);
     let backend: Arc<dyn Backend> =
