@@ -632,3 +632,87 @@ async fn rook_mode_reads_rook_endpoints_and_admin_secret() {
     assert!(got.capacity.is_some_and(|c| c.total_bytes > 0));
     support::delete_namespace(&client, &ns).await;
 }
+
+/// The erasure-coded path of the planner against the real monitors (one OSD cannot make a
+/// k=2 m=1 pool's PGs active, so this drives the Ceph admin layer directly instead of a
+/// MailPool waiting for Ready): profile, pool, overwrites, application — then a spec with
+/// other k/m is refused and nothing changes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the local environment (make test)"]
+async fn erasure_coded_pool_through_mon_commands() {
+    use rbox_operator::ceph::Admin;
+    use rbox_operator::ceph::pool::{DesiredPool, Layout, Observed, plan_pool};
+    let pool = support::unique("ceph-ec");
+    let profile = format!("{pool}_ecprofile");
+    let cluster = rbox_core::rados::Cluster::connect(rbox_core::rados::ConnectOptions {
+        conf_path: Some(env("RBOX_E2E_CEPH_CONF").into()),
+        keyring: Some(env("RBOX_E2E_CEPH_KEYRING").into()),
+        ..Default::default()
+    })
+    .await
+    .expect("connect");
+    let admin = Admin::new(cluster, None);
+    let mut d = DesiredPool {
+        layout: Layout::Erasure {
+            k: 2,
+            m: 1,
+            profile: profile.clone(),
+        },
+        pg_num_min: Some(8),
+        ..DesiredPool::replicated(&pool, 1, "osd")
+    };
+    let plan_now = |d: DesiredPool| {
+        let admin = admin.clone();
+        async move {
+            let pools = admin.pools().await.expect("pools");
+            let rules = admin.crush_rules().await.expect("rules");
+            let observed = pools.iter().find(|p| p.name == d.name);
+            let prof_name = observed
+                .map(|p| p.erasure_code_profile.clone())
+                .unwrap_or_else(|| format!("{}_ecprofile", d.name));
+            let prof = admin.ec_profile(&prof_name).await.expect("profile");
+            plan_pool(
+                &d,
+                &Observed {
+                    pool: observed,
+                    rules: &rules,
+                    ec_profile: prof.as_ref(),
+                    pool_all: None,
+                },
+                &Default::default(),
+            )
+        }
+    };
+    let plan = plan_now(d.clone()).await.expect("plan");
+    assert!(plan.creates_pool && plan.creates_profile);
+    admin.apply(&plan.commands).await.expect("apply");
+    let detail = pool_detail(&pool);
+    assert_eq!(detail["type"], 3, "{detail}");
+    assert_eq!(detail["erasure_code_profile"], profile.as_str());
+    assert!(
+        detail["flags_names"]
+            .as_str()
+            .unwrap_or("")
+            .contains("ec_overwrites")
+    );
+    assert!(detail["application_metadata"].get("rbox").is_some());
+    let prof = ceph_json(&["osd", "erasure-code-profile", "get", &profile]);
+    assert_eq!(
+        (prof["k"].as_str(), prof["m"].as_str()),
+        (Some("2"), Some("1"))
+    );
+    assert_eq!(prof["crush-failure-domain"], "osd");
+    // Steady: nothing to do.
+    assert!(plan_now(d.clone()).await.expect("plan").is_empty());
+    // Other k/m: refused, nothing sent.
+    d.layout = Layout::Erasure {
+        k: 4,
+        m: 2,
+        profile: profile.clone(),
+    };
+    let err = plan_now(d).await.expect_err("k/m change must be refused");
+    assert!(err.to_string().contains("k=2 m=1 (spec: k=4 m=2)"), "{err}");
+    ceph_remove_pool(&pool);
+    let _ = ceph(&["osd", "crush", "rule", "rm", &pool]).output();
+    let _ = ceph(&["osd", "erasure-code-profile", "rm", &profile]).output();
+}

@@ -145,16 +145,17 @@ pub fn pool_create_replicated(
     MonCmd::write(j)
 }
 
+/// Create an erasure-coded pool; the monitors make its CRUSH rule (named after the pool) from
+/// the profile (naming a rule that does not exist yet is refused).
 pub fn pool_create_erasure(
     pool: &str,
     pg_num: u32,
     profile: &str,
-    rule: &str,
     pg_num_min: Option<u32>,
 ) -> MonCmd {
     let mut j = json!({
         "prefix": "osd pool create", "pool": pool, "pg_num": pg_num, "pgp_num": pg_num,
-        "pool_type": "erasure", "erasure_code_profile": profile, "rule": rule,
+        "pool_type": "erasure", "erasure_code_profile": profile,
     });
     if let Some(n) = pg_num_min {
         j["pg_num_min"] = json!(n);

@@ -218,7 +218,6 @@ pub fn plan_pool(
                 p,
                 d.pg_num,
                 profile,
-                p,
                 d.pg_num_min,
             ));
             // Chunked mail writes append; EC pools refuse partial writes without this.
