@@ -83,7 +83,7 @@ fn pool_spec(data: &str, index: &str, extra_data: Value, reclaim: &str) -> Value
         "clusterRef": {"name": "ceph"},
         "data": d,
         "index": {"name": index, "replicated": {"size": 1, "allowSizeOne": true},
-                  "failureDomain": "osd", "pgNumMin": 8},
+                  "failureDomain": "osd", "pgNumMin": 8, "deviceClass": "hdd"},
         "reclaimPolicy": reclaim,
     })
 }
@@ -227,6 +227,10 @@ async fn mailpool_lifecycle_against_real_ceph() {
     assert!(steps.contains("\"type\":\"osd\""), "{steps}");
     let i = pool_detail(&index);
     assert!(i["application_metadata"].get("rbox").is_some());
+    // The index pool asked for device class hdd (the local OSD's class).
+    assert_eq!(pool_get(&index, "crush_rule"), "rbox-default-osd-hdd");
+    let rule = ceph_json(&["osd", "crush", "rule", "dump", "rbox-default-osd-hdd"]);
+    assert!(rule["steps"].to_string().contains("default~hdd"), "{rule}");
     // rbox_cfg exists in the data pool (read with the CLI).
     let cfg = run(std::process::Command::new("rados").args([
         "-c",

@@ -100,4 +100,27 @@ mod tests {
         assert!(!cmds.iter().any(|c| c.contains("adopted")));
         assert!(cmds[1].starts_with("auth del"));
     }
+
+    #[test]
+    fn a_created_erasure_coded_pool_takes_its_rule_and_profile_along() {
+        let pools = [OwnedPool {
+            name: "ec".into(),
+            created: true,
+            created_profile: Some("ec_ecprofile".into()),
+            erasure_coded: true,
+            exists: true,
+        }];
+        let cmds: Vec<String> = plan_delete(&pools, None)
+            .iter()
+            .map(|c| c.prefix().to_string())
+            .collect();
+        assert_eq!(
+            cmds,
+            [
+                "osd pool delete",
+                "osd crush rule rm",
+                "osd erasure-code-profile rm"
+            ]
+        );
+    }
 }
