@@ -31,13 +31,12 @@ for rep in $(seq 0 $((REPS - 1))); do
   t=$(now)
   reads "$user"
   C osd crush rule create-replicated rbox-default-osd default osd >/dev/null
-  C osd pool create "$pool" 8 8 replicated rbox-default-osd >/dev/null
-  C osd pool set "$pool" size 1 --yes-i-really-mean-it >/dev/null
+  C osd pool create "$pool" 8 8 replicated rbox-default-osd --size 1 >/dev/null
   C osd pool application enable "$pool" rbox --yes-i-really-mean-it >/dev/null
   C osd pool set-quota "$pool" max_bytes $((1 << 30)) >/dev/null
   C osd pool set "$pool" pg_num_min 8 >/dev/null
   C auth get-or-create "$user" mon 'allow r' osd "allow rw pool=$pool" -f json >/dev/null
-  echo "create $(echo "$(now) - $t" | bc) 8" >> "$out/cli.txt"
+  echo "create $(echo "$(now) - $t" | bc) 7" >> "$out/cli.txt"
   t=$(now); reads "$user"
   echo "steady $(echo "$(now) - $t" | bc) 0" >> "$out/cli.txt"
   t=$(now); reads "$user"; C osd pool set-quota "$pool" max_bytes $((2 << 30)) >/dev/null

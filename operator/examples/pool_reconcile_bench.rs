@@ -12,29 +12,15 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use rbox_core::rados::{Cluster, ConnectOptions};
-use rbox_operator::ceph::pool::{DesiredPool, Layout, Observed, plan_pool};
+use rbox_operator::ceph::pool::{DesiredPool, Observed, plan_pool};
 use rbox_operator::ceph::user::{self, dovecot_caps};
 use rbox_operator::ceph::{Admin, command};
 
 fn desired(name: &str, quota: u64) -> DesiredPool {
     DesiredPool {
-        name: name.into(),
-        layout: Layout::Replicated {
-            size: 1,
-            min_size: None,
-        },
-        device_class: None,
-        failure_domain: "osd".into(),
-        crush_root: "default".into(),
-        compression_mode: None,
-        compression_algorithm: None,
         quota_max_bytes: quota,
-        quota_max_objects: 0,
-        pg_num: 8,
         pg_num_min: Some(8),
-        target_size_ratio: None,
-        bulk: None,
-        parameters: BTreeMap::new(),
+        ..DesiredPool::replicated(name, 1, "osd")
     }
 }
 

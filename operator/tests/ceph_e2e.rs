@@ -83,7 +83,7 @@ fn pool_spec(data: &str, index: &str, extra_data: Value, reclaim: &str) -> Value
         "clusterRef": {"name": "ceph"},
         "data": d,
         "index": {"name": index, "replicated": {"size": 1, "allowSizeOne": true},
-                  "failureDomain": "osd", "pgNumMin": 8},
+                  "failureDomain": "osd", "pgNumMin": 8, "deviceClass": "hdd"},
         "reclaimPolicy": reclaim,
     })
 }
@@ -227,9 +227,11 @@ async fn mailpool_lifecycle_against_real_ceph() {
     assert!(steps.contains("\"type\":\"osd\""), "{steps}");
     let i = pool_detail(&index);
     assert!(i["application_metadata"].get("rbox").is_some());
+    // The index pool asked for device class hdd (the local OSD's class).
+    assert_eq!(pool_get(&index, "crush_rule"), "rbox-default-osd-hdd");
+    let rule = ceph_json(&["osd", "crush", "rule", "dump", "rbox-default-osd-hdd"]);
+    assert!(rule["steps"].to_string().contains("default~hdd"), "{rule}");
     // rbox_cfg exists in the data pool (read with the CLI).
-    let cfg = run(&mut ceph(&[]).arg("--version"));
-    assert!(cfg.contains("ceph version"));
     let cfg = run(std::process::Command::new("rados").args([
         "-c",
         &env("RBOX_E2E_CEPH_CONF"),
@@ -310,7 +312,12 @@ async fn mailpool_lifecycle_against_real_ceph() {
     assert_eq!(
         writes_of(&after, &mine) - writes_of(&before, &mine),
         0.0,
-        "Kubernetes writes for the MailPool in steady state:\n{after}"
+        "Kubernetes writes for the MailPool in steady state; the operator says why:\n{}",
+        op.log_text()
+            .lines()
+            .filter(|l| l.contains("status written") || l.contains("WARN"))
+            .collect::<Vec<_>>()
+            .join("\n")
     );
 
     // --- Spec change: quota, compression, a free-form parameter; Ceph follows.
@@ -558,4 +565,158 @@ async fn adoption_retain_and_incompatible_pools() {
     }
     let _ = ceph(&["osd", "erasure-code-profile", "rm", &profile]).output();
     support::delete_namespace(&client, &ns).await;
+}
+
+/// Rook mode: the MailCluster names a Rook CephCluster; the operator reads Rook's mon
+/// endpoints ConfigMap and admin Secret (made here as Rook makes them) and connects.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the local environment (make test)"]
+async fn rook_mode_reads_rook_endpoints_and_admin_secret() {
+    let client = support::admin_client().await;
+    let ns = support::unique("ceph-rook");
+    support::create_namespace(&client, &ns).await;
+    // Rook writes `a=<ip:port>` with the v1 address.
+    let mon_host = env("RBOX_E2E_CEPH_MON_HOST");
+    let v1 = mon_host
+        .split(',')
+        .find_map(|a| a.trim_matches(|c| c == '[' || c == ']').strip_prefix("v1:"))
+        .unwrap_or_else(|| panic!("no v1 address in {mon_host}"))
+        .to_string();
+    let keyring = std::fs::read_to_string(env("RBOX_E2E_CEPH_KEYRING")).expect("admin keyring");
+    let key = keyring
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("key = "))
+        .expect("key in the admin keyring")
+        .to_string();
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
+    let cm: ConfigMap = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "rook-ceph-mon-endpoints"},
+        "data": {"data": format!("a={v1}"), "mapping": "{}", "maxMonId": "0"},
+    }))
+    .expect("configmap");
+    cms.create(&Default::default(), &cm)
+        .await
+        .expect("rook endpoints");
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
+    let s: Secret = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "rook-ceph-mon"},
+        "stringData": {"ceph-username": "client.admin", "ceph-secret": key},
+    }))
+    .expect("secret");
+    secrets
+        .create(&Default::default(), &s)
+        .await
+        .expect("rook secret");
+    let _op = Operator::start(&ns).await;
+    let mcs: Api<MailCluster> = Api::namespaced(client.clone(), &ns);
+    let mc: MailCluster = serde_json::from_value(json!({
+        "apiVersion": "mail.rbox.io/v1alpha1", "kind": "MailCluster",
+        "metadata": {"name": "rook"},
+        "spec": {"ceph": {"rook": {"cephClusterName": "rook-ceph"}}},
+    }))
+    .expect("mailcluster");
+    mcs.create(&Default::default(), &mc)
+        .await
+        .expect("create mailcluster");
+    let fsid = run(&mut ceph(&["fsid"])).trim().to_string();
+    let got = wait_for(WAIT, "the Rook-mode MailCluster to connect", || {
+        let mcs = mcs.clone();
+        async move {
+            let mc = mcs.get("rook").await.ok()?;
+            let st = mc.status?;
+            st.conditions
+                .iter()
+                .any(|c| c.type_ == "CephConnected" && c.status == "True")
+                .then_some(st)
+        }
+    })
+    .await;
+    assert_eq!(got.fsid.as_deref(), Some(fsid.as_str()));
+    assert!(got.ceph_version.is_some_and(|v| v.starts_with("16.")));
+    assert!(got.capacity.is_some_and(|c| c.total_bytes > 0));
+    support::delete_namespace(&client, &ns).await;
+}
+
+/// The erasure-coded path of the planner against the real monitors (one OSD cannot make a
+/// k=2 m=1 pool's PGs active, so this drives the Ceph admin layer directly instead of a
+/// MailPool waiting for Ready): profile, pool, overwrites, application — then a spec with
+/// other k/m is refused and nothing changes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the local environment (make test)"]
+async fn erasure_coded_pool_through_mon_commands() {
+    use rbox_operator::ceph::Admin;
+    use rbox_operator::ceph::pool::{DesiredPool, Layout, Observed, plan_pool};
+    let pool = support::unique("ceph-ec");
+    let profile = format!("{pool}_ecprofile");
+    let cluster = rbox_core::rados::Cluster::connect(rbox_core::rados::ConnectOptions {
+        conf_path: Some(env("RBOX_E2E_CEPH_CONF").into()),
+        keyring: Some(env("RBOX_E2E_CEPH_KEYRING").into()),
+        ..Default::default()
+    })
+    .await
+    .expect("connect");
+    let admin = Admin::new(cluster, None);
+    let mut d = DesiredPool {
+        layout: Layout::Erasure {
+            k: 2,
+            m: 1,
+            profile: profile.clone(),
+        },
+        pg_num_min: Some(8),
+        ..DesiredPool::replicated(&pool, 1, "osd")
+    };
+    let plan_now = |d: DesiredPool| {
+        let admin = admin.clone();
+        async move {
+            let pools = admin.pools().await.expect("pools");
+            let rules = admin.crush_rules().await.expect("rules");
+            let observed = pools.iter().find(|p| p.name == d.name);
+            let prof_name = observed
+                .map(|p| p.erasure_code_profile.clone())
+                .unwrap_or_else(|| format!("{}_ecprofile", d.name));
+            let prof = admin.ec_profile(&prof_name).await.expect("profile");
+            plan_pool(
+                &d,
+                &Observed {
+                    pool: observed,
+                    rules: &rules,
+                    ec_profile: prof.as_ref(),
+                    pool_all: None,
+                },
+                &Default::default(),
+            )
+        }
+    };
+    let plan = plan_now(d.clone()).await.expect("plan");
+    assert!(plan.creates_pool && plan.creates_profile);
+    admin.apply(&plan.commands).await.expect("apply");
+    let detail = pool_detail(&pool);
+    assert_eq!(detail["type"], 3, "{detail}");
+    assert_eq!(detail["erasure_code_profile"], profile.as_str());
+    assert!(
+        detail["flags_names"]
+            .as_str()
+            .unwrap_or("")
+            .contains("ec_overwrites")
+    );
+    assert!(detail["application_metadata"].get("rbox").is_some());
+    let prof = ceph_json(&["osd", "erasure-code-profile", "get", &profile]);
+    assert_eq!(
+        (prof["k"].as_str(), prof["m"].as_str()),
+        (Some("2"), Some("1"))
+    );
+    assert_eq!(prof["crush-failure-domain"], "osd");
+    // Steady: nothing to do.
+    assert!(plan_now(d.clone()).await.expect("plan").is_empty());
+    // Other k/m: refused, nothing sent.
+    d.layout = Layout::Erasure {
+        k: 4,
+        m: 2,
+        profile: profile.clone(),
+    };
+    let err = plan_now(d).await.expect_err("k/m change must be refused");
+    assert!(err.to_string().contains("k=2 m=1 (spec: k=4 m=2)"), "{err}");
+    ceph_remove_pool(&pool);
+    let _ = ceph(&["osd", "crush", "rule", "rm", &pool]).output();
+    let _ = ceph(&["osd", "erasure-code-profile", "rm", &profile]).output();
 }

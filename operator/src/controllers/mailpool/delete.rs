@@ -175,6 +175,7 @@ pub async fn finalize(mp: &MailPool, ctx: &PoolCtx, api: &Api<MailPool>) -> Resu
                     .as_ref()
                     .filter(|ec| ec.profile_name.is_none())
                     .map(|_| default_profile_name(n)),
+                erasure_coded: settings.erasure_coded.is_some(),
                 exists: existing.iter().any(|p| &p.name == n),
             })
             .collect()

@@ -381,3 +381,6 @@ pub async fn converge<M: MonClient>(
         quota_warning_percent: mc.spec.health.quota_warning_percent,
     })
 }
+
+#[cfg(test)]
+mod scenario_tests;
