@@ -534,3 +534,56 @@ fn ephemeral_index_warning_comes_and_goes() {
     let st = desired_status(&f2, Some(&done), &APPLIED, now());
     assert!(!st.conditions.iter().any(|c| c.type_ == EPHEMERAL_INDEX));
 }
+
+/// Every DovecotFleet in `examples/` renders a configuration doveconf accepts, and its objects
+/// build (with its Secrets, claim and a ready pool in place).
+#[tokio::test]
+async fn every_example_fleet_passes_doveconf() {
+    use serde::Deserialize as _;
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+    let mut files = vec![root.join("minimal.yaml")];
+    for e in std::fs::read_dir(root.join("large")).unwrap().flatten() {
+        files.push(e.path());
+    }
+    let mut seen_fleets = 0;
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        for doc in yaml_serde::Deserializer::from_str(&text) {
+            let v = serde_json::Value::deserialize(doc).unwrap();
+            if v["kind"] != "DovecotFleet" {
+                continue;
+            }
+            let mut f: DovecotFleet = serde_json::from_value(v).unwrap();
+            f.metadata.namespace = Some("mail".into());
+            f.metadata.uid = Some("uid".into());
+            f.spec.pool_ref.name = "pool".into();
+            let mut seen = observed();
+            let a = &f.spec.auth;
+            for (name, key) in [
+                a.passwd_file.as_ref().map(|s| (&s.secret_name, &s.key)),
+                a.ldap.as_ref().map(|s| (&s.secret_name, &s.key)),
+                a.sql.as_ref().map(|s| (&s.secret_name, &s.key)),
+            ]
+            .into_iter()
+            .flatten()
+            {
+                seen.secrets.insert(name.clone(), keys(&[key]));
+            }
+            if let Some(t) = &f.spec.tls {
+                seen.secrets
+                    .insert(t.secret_name.clone(), keys(&["tls.crt", "tls.key"]));
+            }
+            if let Some(c) = &f.spec.index_storage.persistent_volume_claim {
+                seen.claims.insert(c.claim_name.clone());
+            }
+            let p = validate(&f, &seen).unwrap_or_else(|b| panic!("{}: {b:?}", file.display()));
+            if let Err(e) = crate::dovecot::doveconf::check(&p.config).await {
+                panic!("{}: {e}", file.display());
+            }
+            let o = build::build(&f, &p);
+            assert!(!o.services.is_empty());
+            seen_fleets += 1;
+        }
+    }
+    assert!(seen_fleets >= 2, "found {seen_fleets} example fleets");
+}
