@@ -120,6 +120,13 @@ fn plan_takes_pool_and_cluster_settings() {
     assert_eq!(p.ports.pop3, None);
     assert_eq!(p.index, IndexVolume::Claim("index".into()));
     assert_eq!(p.config_hash.len(), 64);
+    // A bare cephx id becomes the entity name librados wants.
+    let mut seen = observed();
+    if let Some(st) = seen.pool.as_mut().and_then(|p| p.status.as_mut()) {
+        st.dovecot_user = Some("dovecot-pool".into());
+    }
+    let p = validate(&fleet(""), &seen).unwrap();
+    assert_eq!(p.config.rbox.rados_user, "client.dovecot-pool");
 }
 
 #[test]

@@ -113,6 +113,12 @@ pub fn validate(fleet: &DovecotFleet, seen: &Observed) -> Result<Plan, Blocked> 
         .dovecot_user
         .clone()
         .ok_or_else(|| missing("dovecotUser"))?;
+    // librados wants the full entity name; accept a bare id too.
+    let rados_user = if rados_user.starts_with("client.") {
+        rados_user
+    } else {
+        format!("client.{rados_user}")
+    };
     let keyring_secret = status
         .keyring_secret
         .clone()
