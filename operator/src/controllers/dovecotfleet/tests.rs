@@ -524,6 +524,23 @@ fn status_when_blocked_or_refused() {
     );
     // The running pods still serve.
     assert_eq!(cond(&st, "Available").0, "True");
+
+    // Without doveconf where the operator runs, the config is applied and the fleet says so.
+    let unchecked = Outcome::Applied {
+        unchecked_reason: Some(
+            "doveconf is not available (doveconf: No such file or directory)".into(),
+        ),
+        ephemeral_index: None,
+    };
+    let st = desired_status(&f, Some(&done), &unchecked, now());
+    assert_eq!(cond(&st, "Degraded"), ("False", "ConfigNotChecked"));
+    let msg = &st
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Degraded")
+        .unwrap()
+        .message;
+    assert!(msg.contains("not available"), "{msg}");
 }
 
 #[test]
