@@ -163,6 +163,52 @@ where
     matches!(api.get_opt(name).await, Ok(Some(_)))
 }
 
+/// The MailPool of the tests (one OSD: size 1), with this test's own pool names.
+async fn apply_pool(pools: &Api<MailPool>, data_pool: &str, index_pool: &str) {
+    apply(pools, "mail", json!({
+        "apiVersion": "mail.rbox.io/v1alpha1", "kind": "MailPool", "metadata": {"name": "mail"},
+        "spec": {"clusterRef": {"name": "local"},
+            "data": {"name": data_pool, "replicated": {"size": 1, "allowSizeOne": true}, "failureDomain": "osd", "pgNumMin": 8},
+            "index": {"name": index_pool, "replicated": {"size": 1, "allowSizeOne": true}, "failureDomain": "osd", "pgNumMin": 8}}
+    })).await;
+}
+
+/// The MailCluster of the tests and the Secret it reads (the environment's admin keyring).
+async fn apply_cluster(secrets: &Api<Secret>, clusters: &Api<MailCluster>) {
+    let keyring = std::fs::read_to_string(support::env("RBOX_E2E_CEPH_KEYRING")).unwrap();
+    apply(
+        secrets,
+        "ceph-admin",
+        json!({
+            "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "ceph-admin"},
+            "stringData": {"keyring": keyring, "mon_host": support::env("RBOX_E2E_CEPH_MON_HOST")}
+        }),
+    )
+    .await;
+    apply(clusters, "local", json!({
+        "apiVersion": "mail.rbox.io/v1alpha1", "kind": "MailCluster", "metadata": {"name": "local"},
+        "spec": {"ceph": {"external": {"monitors": [support::env("RBOX_E2E_CEPH_MON_HOST")],
+                 "keyringSecret": {"name": "ceph-admin"}, "user": "client.admin"}}}
+    })).await;
+}
+
+/// Delete the MailPool and MailCluster while the operator runs (it removes their finalizers;
+/// Retain keeps the Ceph pools, which the Cleanup guard removes).
+async fn teardown(pools: &Api<MailPool>, clusters: &Api<MailCluster>) {
+    pools
+        .delete("mail", &DeleteParams::default())
+        .await
+        .unwrap();
+    clusters
+        .delete("local", &DeleteParams::default())
+        .await
+        .unwrap();
+    wait_for(WAIT, "MailPool and MailCluster deleted", || async move {
+        (!exists(pools, "mail").await && !exists(clusters, "local").await).then_some(())
+    })
+    .await;
+}
+
 struct Cleanup {
     client: Client,
     ns: String,
@@ -290,12 +336,7 @@ async fn fleet_lifecycle() {
 
     // 2. The real chain. The MailPool first, before its MailCluster: the pool exists but is
     //    not PoolsReady, and the fleet keeps waiting and says so.
-    apply(&pools, "mail", json!({
-        "apiVersion": "mail.rbox.io/v1alpha1", "kind": "MailPool", "metadata": {"name": "mail"},
-        "spec": {"clusterRef": {"name": "local"},
-            "data": {"name": data_pool, "replicated": {"size": 1, "allowSizeOne": true}, "failureDomain": "osd", "pgNumMin": 8},
-            "index": {"name": index_pool, "replicated": {"size": 1, "allowSizeOne": true}, "failureDomain": "osd", "pgNumMin": 8}}
-    })).await;
+    apply_pool(&pools, &data_pool, &index_pool).await;
     let f = fleet_until(&fleets, "Degraded=True (MailPoolNotReady)", |f| {
         condition(f, "Degraded").is_some_and(|c| c.0 == "True" && c.1 == "MailPoolNotReady")
     })
@@ -318,21 +359,7 @@ async fn fleet_lifecycle() {
 
     //    Then the MailCluster: the MailPool controller makes the pools, the cephx user, the
     //    keyring Secret and the ceph.conf ConfigMap, and the fleet rolls out.
-    let keyring = std::fs::read_to_string(support::env("RBOX_E2E_CEPH_KEYRING")).unwrap();
-    apply(
-        &secrets,
-        "ceph-admin",
-        json!({
-            "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "ceph-admin"},
-            "stringData": {"keyring": keyring, "mon_host": support::env("RBOX_E2E_CEPH_MON_HOST")}
-        }),
-    )
-    .await;
-    apply(&clusters, "local", json!({
-        "apiVersion": "mail.rbox.io/v1alpha1", "kind": "MailCluster", "metadata": {"name": "local"},
-        "spec": {"ceph": {"external": {"monitors": [support::env("RBOX_E2E_CEPH_MON_HOST")],
-                 "keyringSecret": {"name": "ceph-admin"}, "user": "client.admin"}}}
-    })).await;
+    apply_cluster(&secrets, &clusters).await;
 
     // 3. Everything exists, the pods are Ready, the fleet is Available.
     let f = fleet_until(&fleets, "Available=True with 3 ready pods", |f| {
@@ -654,20 +681,60 @@ async fn fleet_lifecycle() {
     // The pool and its keyring are not the fleet's: they stay.
     assert!(exists(&pools, "mail").await);
 
-    // Cleanup while the operator runs (it removes the finalizers; Retain keeps the Ceph
-    // pools, which the Cleanup guard removes).
-    pools
-        .delete("mail", &DeleteParams::default())
-        .await
-        .unwrap();
-    clusters
-        .delete("local", &DeleteParams::default())
-        .await
-        .unwrap();
-    wait_for(WAIT, "MailPool and MailCluster deleted", || {
-        let (pools, clusters) = (&pools, &clusters);
-        async move { (!exists(pools, "mail").await && !exists(clusters, "local").await).then_some(()) }
+    teardown(&pools, &clusters).await;
+    support::delete_namespace(&client, &ns).await;
+}
+
+/// Where the operator cannot run doveconf, the configuration is applied unchecked and the fleet
+/// says why (the documented fallback): Available, `Degraded=False` with `ConfigNotChecked`.
+#[tokio::test]
+#[ignore = "needs the local environment (make test)"]
+async fn fleet_without_doveconf_is_applied_and_says_unchecked() {
+    let client = support::admin_client().await;
+    let ns = support::unique("rbox-fleet-nocheck");
+    let (data_pool, index_pool) = (format!("{ns}-data"), format!("{ns}-index"));
+    let _cleanup = Cleanup {
+        client: client.clone(),
+        ns: ns.clone(),
+        pv: ns.clone(),
+        pools: vec![data_pool.clone(), index_pool.clone()],
+    };
+    support::create_namespace(&client, &ns).await;
+    let _op = Operator::start_with(
+        &ns,
+        &["--no-leader-election"],
+        &[("RBOX_DOVECONF", "/nonexistent/doveconf")],
+    )
+    .await;
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
+    let fleets: Api<DovecotFleet> = Api::namespaced(client.clone(), &ns);
+    let pools: Api<MailPool> = Api::namespaced(client.clone(), &ns);
+    let clusters: Api<MailCluster> = Api::namespaced(client.clone(), &ns);
+    apply(
+        &secrets,
+        "mail-users",
+        json!({
+            "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "mail-users"},
+            "stringData": {"passwd": "alice:{PLAIN}secret::::::\n"}
+        }),
+    )
+    .await;
+    apply_cluster(&secrets, &clusters).await;
+    apply_pool(&pools, &data_pool, &index_pool).await;
+    apply(&fleets, FLEET, json!({
+        "apiVersion": "mail.rbox.io/v1alpha1", "kind": "DovecotFleet", "metadata": {"name": FLEET},
+        "spec": {"poolRef": {"name": "mail"}, "image": "example.invalid/dovecot-rbox:2.3.19",
+                 "replicas": 1, "auth": {"passwdFile": {"secretName": "mail-users"}},
+                 "indexStorage": {"emptyDir": {}}}
+    })).await;
+    let f = fleet_until(&fleets, "Available with ConfigNotChecked", |f| {
+        is(f, "Available", "True")
+            && condition(f, "Degraded").is_some_and(|c| c.0 == "False" && c.1 == "ConfigNotChecked")
     })
     .await;
+    let msg = condition(&f, "Degraded").unwrap().2;
+    assert!(msg.contains("/nonexistent/doveconf"), "{msg}");
+    assert_eq!(condition(&f, "EphemeralIndex").unwrap().1, "SingleReplica");
+    teardown(&pools, &clusters).await;
     support::delete_namespace(&client, &ns).await;
 }
