@@ -16,6 +16,62 @@ use support::{Operator, ceph, ceph_json, ceph_pool_exists, ceph_remove_pool, env
 
 const WAIT: Duration = Duration::from_secs(120);
 
+/// Removes what a test made — also when it fails half-way, so a failed run leaves no
+/// namespace stuck on a finalizer and no pool behind on the shared Ceph.
+#[derive(Default)]
+struct Leftovers {
+    namespace: Option<String>,
+    pools: Vec<String>,
+    rules: Vec<String>,
+    profiles: Vec<String>,
+    users: Vec<String>,
+    files: Vec<std::path::PathBuf>,
+}
+
+struct Cleanup(Leftovers);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let this = &self.0;
+        if let Some(ns) = &this.namespace {
+            // Without an operator the finalizer would hold the namespace forever.
+            let _ = support::kubectl(&["-n", ns, "get", "mailpools", "-o", "name"])
+                .output()
+                .map(|o| {
+                    for mp in String::from_utf8_lossy(&o.stdout).lines() {
+                        let _ = support::kubectl(&[
+                            "-n",
+                            ns,
+                            "patch",
+                            mp,
+                            "--type",
+                            "merge",
+                            "-p",
+                            r#"{"metadata":{"finalizers":[]}}"#,
+                        ])
+                        .output();
+                    }
+                });
+            let _ = support::kubectl(&["delete", "namespace", ns, "--wait=false"]).output();
+        }
+        for p in &this.pools {
+            ceph_remove_pool(p);
+        }
+        for r in &this.rules {
+            let _ = ceph(&["osd", "crush", "rule", "rm", r]).output();
+        }
+        for p in &this.profiles {
+            let _ = ceph(&["osd", "erasure-code-profile", "rm", p]).output();
+        }
+        for u in &this.users {
+            let _ = ceph(&["auth", "del", u]).output();
+        }
+        for f in &this.files {
+            let _ = std::fs::remove_file(f);
+        }
+    }
+}
+
 /// A Secret with the admin keyring and the monitor addresses (what the MailCluster reads).
 async fn ceph_secret(client: &Client, ns: &str) {
     let keyring = std::fs::read_to_string(env("RBOX_E2E_CEPH_KEYRING")).expect("admin keyring");
@@ -190,6 +246,12 @@ async fn mailpool_lifecycle_against_real_ceph() {
         format!("{ns}-index"),
         format!("{ns}-other"),
     );
+    let mut cleanup = Cleanup(Leftovers {
+        namespace: Some(ns.clone()),
+        pools: vec![data.clone(), index.clone(), other.clone()],
+        users: vec![format!("client.rbox.{ns}.mail")],
+        ..Default::default()
+    });
     support::create_namespace(&client, &ns).await;
     ceph_secret(&client, &ns).await;
     let op = Operator::start(&ns).await;
@@ -267,6 +329,7 @@ async fn mailpool_lifecycle_against_real_ceph() {
     let dir = support::e2e_dir().join("test-keyrings");
     std::fs::create_dir_all(&dir).expect("keyring dir");
     let keyring = dir.join(format!("{ns}.keyring"));
+    cleanup.0.files.push(keyring.clone());
     std::fs::write(&keyring, &sec["keyring"]).expect("write keyring");
     run(&mut ceph(&["osd", "pool", "create", &other, "8"]));
     rados_put_as(&entity, &keyring, &data, "probe").expect("Dovecot user writes its data pool");
@@ -448,9 +511,7 @@ async fn mailpool_lifecycle_against_real_ceph() {
         .expect("ceph auth get");
     assert!(!gone.status.success(), "the Dovecot user still exists");
 
-    ceph_remove_pool(&other);
-    let _ = std::fs::remove_file(&keyring);
-    support::delete_namespace(&client, &ns).await;
+    drop(cleanup);
 }
 
 /// An existing compatible pool is adopted (and kept on deletion, data intact, with
@@ -463,6 +524,16 @@ async fn adoption_retain_and_incompatible_pools() {
     let ns = support::unique("ceph-adopt");
     let (data, index) = (format!("{ns}-mail"), format!("{ns}-index"));
     let (ec, ec_index) = (format!("{ns}-ec"), format!("{ns}-ecidx"));
+    let cleanup = Cleanup(Leftovers {
+        namespace: Some(ns.clone()),
+        pools: vec![data.clone(), index.clone(), ec.clone(), ec_index.clone()],
+        profiles: vec![format!("{ns}-profile")],
+        users: vec![
+            format!("client.rbox.{ns}.adopt"),
+            format!("client.rbox.{ns}.clash"),
+        ],
+        ..Default::default()
+    });
     // A pool someone made before, with one object in it.
     run(&mut ceph(&["osd", "pool", "create", &data, "8"]));
     run(std::process::Command::new("rados").args([
@@ -560,11 +631,7 @@ async fn adoption_retain_and_incompatible_pools() {
     ]));
     assert!(!kept.is_empty(), "the adopted pool lost its object");
 
-    for p in [&data, &index, &ec, &ec_index] {
-        ceph_remove_pool(p);
-    }
-    let _ = ceph(&["osd", "erasure-code-profile", "rm", &profile]).output();
-    support::delete_namespace(&client, &ns).await;
+    drop(cleanup);
 }
 
 /// Rook mode: the MailCluster names a Rook CephCluster; the operator reads Rook's mon
@@ -574,6 +641,10 @@ async fn adoption_retain_and_incompatible_pools() {
 async fn rook_mode_reads_rook_endpoints_and_admin_secret() {
     let client = support::admin_client().await;
     let ns = support::unique("ceph-rook");
+    let _cleanup = Cleanup(Leftovers {
+        namespace: Some(ns.clone()),
+        ..Default::default()
+    });
     support::create_namespace(&client, &ns).await;
     // Rook writes `a=<ip:port>` with the v1 address.
     let mon_host = env("RBOX_E2E_CEPH_MON_HOST");
@@ -634,7 +705,6 @@ async fn rook_mode_reads_rook_endpoints_and_admin_secret() {
     assert_eq!(got.fsid.as_deref(), Some(fsid.as_str()));
     assert!(got.ceph_version.is_some_and(|v| v.starts_with("16.")));
     assert!(got.capacity.is_some_and(|c| c.total_bytes > 0));
-    support::delete_namespace(&client, &ns).await;
 }
 
 /// The erasure-coded path of the planner against the real monitors (one OSD cannot make a
@@ -648,6 +718,12 @@ async fn erasure_coded_pool_through_mon_commands() {
     use rbox_operator::ceph::pool::{DesiredPool, Layout, Observed, plan_pool};
     let pool = support::unique("ceph-ec");
     let profile = format!("{pool}_ecprofile");
+    let _cleanup = Cleanup(Leftovers {
+        pools: vec![pool.clone()],
+        rules: vec![pool.clone()],
+        profiles: vec![profile.clone()],
+        ..Default::default()
+    });
     let cluster = rbox_core::rados::Cluster::connect(rbox_core::rados::ConnectOptions {
         conf_path: Some(env("RBOX_E2E_CEPH_CONF").into()),
         keyring: Some(env("RBOX_E2E_CEPH_KEYRING").into()),
@@ -716,7 +792,4 @@ async fn erasure_coded_pool_through_mon_commands() {
     };
     let err = plan_now(d).await.expect_err("k/m change must be refused");
     assert!(err.to_string().contains("k=2 m=1 (spec: k=4 m=2)"), "{err}");
-    ceph_remove_pool(&pool);
-    let _ = ceph(&["osd", "crush", "rule", "rm", &pool]).output();
-    let _ = ceph(&["osd", "erasure-code-profile", "rm", &profile]).output();
 }
