@@ -163,6 +163,19 @@ where
     matches!(api.get_opt(name).await, Ok(Some(_)))
 }
 
+/// The passwd-file Secret of the tests' fleets.
+async fn apply_users(secrets: &Api<Secret>) {
+    apply(
+        secrets,
+        "mail-users",
+        json!({
+            "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "mail-users"},
+            "stringData": {"passwd": "alice:{PLAIN}secret::::::\n"}
+        }),
+    )
+    .await;
+}
+
 /// The MailPool of the tests (one OSD: size 1), with this test's own pool names.
 async fn apply_pool(pools: &Api<MailPool>, data_pool: &str, index_pool: &str) {
     apply(pools, "mail", json!({
@@ -216,6 +229,22 @@ struct Cleanup {
     pools: Vec<String>,
 }
 
+impl Cleanup {
+    /// Create the test's namespace; the guard removes it, its PV, its pools and its cephx
+    /// user. Returns the guard and the test's data and index pool names.
+    async fn namespace(client: &Client, ns: &str) -> (Cleanup, String, String) {
+        let (data_pool, index_pool) = (format!("{ns}-data"), format!("{ns}-index"));
+        let guard = Cleanup {
+            client: client.clone(),
+            ns: ns.to_string(),
+            pv: ns.to_string(),
+            pools: vec![data_pool.clone(), index_pool.clone()],
+        };
+        support::create_namespace(client, ns).await;
+        (guard, data_pool, index_pool)
+    }
+}
+
 impl Drop for Cleanup {
     fn drop(&mut self) {
         for p in &self.pools {
@@ -258,15 +287,7 @@ impl Drop for Cleanup {
 async fn fleet_lifecycle() {
     let client = support::admin_client().await;
     let ns = support::unique("rbox-fleet");
-    let data_pool = format!("{ns}-data");
-    let index_pool = format!("{ns}-index");
-    let _cleanup = Cleanup {
-        client: client.clone(),
-        ns: ns.clone(),
-        pv: ns.clone(),
-        pools: vec![data_pool.clone(), index_pool.clone()],
-    };
-    support::create_namespace(&client, &ns).await;
+    let (_cleanup, data_pool, index_pool) = Cleanup::namespace(&client, &ns).await;
     let _op = Operator::start(&ns).await;
 
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
@@ -298,15 +319,7 @@ async fn fleet_lifecycle() {
         "spec": {"accessModes": ["ReadWriteMany"], "storageClassName": ns,
                  "resources": {"requests": {"storage": "1Gi"}}}
     })).await;
-    apply(
-        &secrets,
-        "mail-users",
-        json!({
-            "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "mail-users"},
-            "stringData": {"passwd": "alice:{PLAIN}secret::::::\n"}
-        }),
-    )
-    .await;
+    apply_users(&secrets).await;
 
     // 1. The fleet first: it waits for its MailPool and says so.
     apply(&fleets, FLEET, json!({
@@ -692,14 +705,7 @@ async fn fleet_lifecycle() {
 async fn fleet_without_doveconf_is_applied_and_says_unchecked() {
     let client = support::admin_client().await;
     let ns = support::unique("rbox-fleet-nocheck");
-    let (data_pool, index_pool) = (format!("{ns}-data"), format!("{ns}-index"));
-    let _cleanup = Cleanup {
-        client: client.clone(),
-        ns: ns.clone(),
-        pv: ns.clone(),
-        pools: vec![data_pool.clone(), index_pool.clone()],
-    };
-    support::create_namespace(&client, &ns).await;
+    let (_cleanup, data_pool, index_pool) = Cleanup::namespace(&client, &ns).await;
     let _op = Operator::start_with(
         &ns,
         &["--no-leader-election"],
@@ -710,15 +716,7 @@ async fn fleet_without_doveconf_is_applied_and_says_unchecked() {
     let fleets: Api<DovecotFleet> = Api::namespaced(client.clone(), &ns);
     let pools: Api<MailPool> = Api::namespaced(client.clone(), &ns);
     let clusters: Api<MailCluster> = Api::namespaced(client.clone(), &ns);
-    apply(
-        &secrets,
-        "mail-users",
-        json!({
-            "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "mail-users"},
-            "stringData": {"passwd": "alice:{PLAIN}secret::::::\n"}
-        }),
-    )
-    .await;
+    apply_users(&secrets).await;
     apply_cluster(&secrets, &clusters).await;
     apply_pool(&pools, &data_pool, &index_pool).await;
     apply(&fleets, FLEET, json!({

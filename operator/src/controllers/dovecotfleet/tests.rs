@@ -156,21 +156,20 @@ fn missing_prerequisites_block_with_clear_reasons() {
         "{msg}"
     );
 
-    let mut seen = observed();
-    seen.config_maps.clear();
-    assert_eq!(reason(&f, &seen), "CephConfigMissing");
-
-    let mut seen = observed();
-    seen.secrets.insert("users".into(), keys(&["other"]));
-    assert_eq!(reason(&f, &seen), "AuthSecretMissing");
-
-    let mut seen = observed();
-    seen.claims.clear();
-    assert_eq!(reason(&f, &seen), "IndexVolumeMissing");
-
-    let mut seen = observed();
-    seen.cluster = None;
-    assert_eq!(reason(&f, &seen), "MailClusterNotFound");
+    // One missing prerequisite at a time, each with its own reason.
+    let cases: [(&str, fn(&mut Observed)); 4] = [
+        ("CephConfigMissing", |o| o.config_maps.clear()),
+        ("AuthSecretMissing", |o| {
+            o.secrets.insert("users".into(), keys(&["other"]));
+        }),
+        ("IndexVolumeMissing", |o| o.claims.clear()),
+        ("MailClusterNotFound", |o| o.cluster = None),
+    ];
+    for (want, break_it) in cases {
+        let mut seen = observed();
+        break_it(&mut seen);
+        assert_eq!(reason(&f, &seen), want);
+    }
 
     let tls = fleet("spec: {tls: {secretName: missing}}");
     assert_eq!(reason(&tls, &observed()), "TlsSecretMissing");
