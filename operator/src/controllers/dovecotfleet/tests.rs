@@ -129,6 +129,9 @@ fn plan_takes_pool_and_cluster_settings() {
     assert_eq!(p.config.rbox.rados_user, "client.dovecot-pool");
 }
 
+/// A change that removes one prerequisite from what the read step saw.
+type Breakage = fn(&mut Observed);
+
 #[test]
 fn missing_prerequisites_block_with_clear_reasons() {
     let f = fleet("");
@@ -157,7 +160,7 @@ fn missing_prerequisites_block_with_clear_reasons() {
     );
 
     // One missing prerequisite at a time, each with its own reason.
-    let cases: [(&str, fn(&mut Observed)); 4] = [
+    let cases: [(&str, Breakage); 4] = [
         ("CephConfigMissing", |o| o.config_maps.clear()),
         ("AuthSecretMissing", |o| {
             o.secrets.insert("users".into(), keys(&["other"]));
