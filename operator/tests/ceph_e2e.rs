@@ -16,6 +16,62 @@ use support::{Operator, ceph, ceph_json, ceph_pool_exists, ceph_remove_pool, env
 
 const WAIT: Duration = Duration::from_secs(120);
 
+/// Removes what a test made — also when it fails half-way, so a failed run leaves no
+/// namespace stuck on a finalizer and no pool behind on the shared Ceph.
+#[derive(Default)]
+struct Leftovers {
+    namespace: Option<String>,
+    pools: Vec<String>,
+    rules: Vec<String>,
+    profiles: Vec<String>,
+    users: Vec<String>,
+    files: Vec<std::path::PathBuf>,
+}
+
+struct Cleanup(Leftovers);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let this = &self.0;
+        if let Some(ns) = &this.namespace {
+            // Without an operator the finalizer would hold the namespace forever.
+            let _ = support::kubectl(&["-n", ns, "get", "mailpools", "-o", "name"])
+                .output()
+                .map(|o| {
+                    for mp in String::from_utf8_lossy(&o.stdout).lines() {
+                        let _ = support::kubectl(&[
+                            "-n",
+                            ns,
+                            "patch",
+                            mp,
+                            "--type",
+                            "merge",
+                            "-p",
+                            r#"{"metadata":{"finalizers":[]}}"#,
+                        ])
+                        .output();
+                    }
+                });
+            let _ = support::kubectl(&["delete", "namespace", ns, "--wait=false"]).output();
+        }
+        for p in &this.pools {
+            ceph_remove_pool(p);
+        }
+        for r in &this.rules {
+            let _ = ceph(&["osd", "crush", "rule", "rm", r]).output();
+        }
+        for p in &this.profiles {
+            let _ = ceph(&["osd", "erasure-code-profile", "rm", p]).output();
+        }
+        for u in &this.users {
+            let _ = ceph(&["auth", "del", u]).output();
+        }
+        for f in &this.files {
+            let _ = std::fs::remove_file(f);
+        }
+    }
+}
+
 /// A Secret with the admin keyring and the monitor addresses (what the MailCluster reads).
 async fn ceph_secret(client: &Client, ns: &str) {
     let keyring = std::fs::read_to_string(env("RBOX_E2E_CEPH_KEYRING")).expect("admin keyring");
@@ -83,7 +139,7 @@ fn pool_spec(data: &str, index: &str, extra_data: Value, reclaim: &str) -> Value
         "clusterRef": {"name": "ceph"},
         "data": d,
         "index": {"name": index, "replicated": {"size": 1, "allowSizeOne": true},
-                  "failureDomain": "osd", "pgNumMin": 8},
+                  "failureDomain": "osd", "pgNumMin": 8, "deviceClass": "hdd"},
         "reclaimPolicy": reclaim,
     })
 }
@@ -190,6 +246,12 @@ async fn mailpool_lifecycle_against_real_ceph() {
         format!("{ns}-index"),
         format!("{ns}-other"),
     );
+    let mut cleanup = Cleanup(Leftovers {
+        namespace: Some(ns.clone()),
+        pools: vec![data.clone(), index.clone(), other.clone()],
+        users: vec![format!("client.rbox.{ns}.mail")],
+        ..Default::default()
+    });
     support::create_namespace(&client, &ns).await;
     ceph_secret(&client, &ns).await;
     let op = Operator::start(&ns).await;
@@ -227,9 +289,11 @@ async fn mailpool_lifecycle_against_real_ceph() {
     assert!(steps.contains("\"type\":\"osd\""), "{steps}");
     let i = pool_detail(&index);
     assert!(i["application_metadata"].get("rbox").is_some());
+    // The index pool asked for device class hdd (the local OSD's class).
+    assert_eq!(pool_get(&index, "crush_rule"), "rbox-default-osd-hdd");
+    let rule = ceph_json(&["osd", "crush", "rule", "dump", "rbox-default-osd-hdd"]);
+    assert!(rule["steps"].to_string().contains("default~hdd"), "{rule}");
     // rbox_cfg exists in the data pool (read with the CLI).
-    let cfg = run(&mut ceph(&[]).arg("--version"));
-    assert!(cfg.contains("ceph version"));
     let cfg = run(std::process::Command::new("rados").args([
         "-c",
         &env("RBOX_E2E_CEPH_CONF"),
@@ -265,6 +329,7 @@ async fn mailpool_lifecycle_against_real_ceph() {
     let dir = support::e2e_dir().join("test-keyrings");
     std::fs::create_dir_all(&dir).expect("keyring dir");
     let keyring = dir.join(format!("{ns}.keyring"));
+    cleanup.0.files.push(keyring.clone());
     std::fs::write(&keyring, &sec["keyring"]).expect("write keyring");
     run(&mut ceph(&["osd", "pool", "create", &other, "8"]));
     rados_put_as(&entity, &keyring, &data, "probe").expect("Dovecot user writes its data pool");
@@ -310,7 +375,12 @@ async fn mailpool_lifecycle_against_real_ceph() {
     assert_eq!(
         writes_of(&after, &mine) - writes_of(&before, &mine),
         0.0,
-        "Kubernetes writes for the MailPool in steady state:\n{after}"
+        "Kubernetes writes for the MailPool in steady state; the operator says why:\n{}",
+        op.log_text()
+            .lines()
+            .filter(|l| l.contains("status written") || l.contains("WARN"))
+            .collect::<Vec<_>>()
+            .join("\n")
     );
 
     // --- Spec change: quota, compression, a free-form parameter; Ceph follows.
@@ -364,6 +434,25 @@ async fn mailpool_lifecycle_against_real_ceph() {
             .then_some(())
         }
     })
+    .await;
+    // ...and the status forgets it (a field that must be removed, not merged).
+    wait_for(
+        WAIT,
+        "managedParameters to be dropped from the status",
+        || {
+            let client = client.clone();
+            let ns = ns.clone();
+            async move {
+                let mps: Api<MailPool> = Api::namespaced(client, &ns);
+                let mp = mps.get("mail").await.ok()?;
+                mp.status?
+                    .data_pool?
+                    .managed_parameters
+                    .is_empty()
+                    .then_some(())
+            }
+        },
+    )
     .await;
 
     // --- Key rotation on request.
@@ -422,9 +511,7 @@ async fn mailpool_lifecycle_against_real_ceph() {
         .expect("ceph auth get");
     assert!(!gone.status.success(), "the Dovecot user still exists");
 
-    ceph_remove_pool(&other);
-    let _ = std::fs::remove_file(&keyring);
-    support::delete_namespace(&client, &ns).await;
+    drop(cleanup);
 }
 
 /// An existing compatible pool is adopted (and kept on deletion, data intact, with
@@ -437,6 +524,16 @@ async fn adoption_retain_and_incompatible_pools() {
     let ns = support::unique("ceph-adopt");
     let (data, index) = (format!("{ns}-mail"), format!("{ns}-index"));
     let (ec, ec_index) = (format!("{ns}-ec"), format!("{ns}-ecidx"));
+    let cleanup = Cleanup(Leftovers {
+        namespace: Some(ns.clone()),
+        pools: vec![data.clone(), index.clone(), ec.clone(), ec_index.clone()],
+        profiles: vec![format!("{ns}-profile")],
+        users: vec![
+            format!("client.rbox.{ns}.adopt"),
+            format!("client.rbox.{ns}.clash"),
+        ],
+        ..Default::default()
+    });
     // A pool someone made before, with one object in it.
     run(&mut ceph(&["osd", "pool", "create", &data, "8"]));
     run(std::process::Command::new("rados").args([
@@ -534,9 +631,165 @@ async fn adoption_retain_and_incompatible_pools() {
     ]));
     assert!(!kept.is_empty(), "the adopted pool lost its object");
 
-    for p in [&data, &index, &ec, &ec_index] {
-        ceph_remove_pool(p);
-    }
-    let _ = ceph(&["osd", "erasure-code-profile", "rm", &profile]).output();
-    support::delete_namespace(&client, &ns).await;
+    drop(cleanup);
+}
+
+/// Rook mode: the MailCluster names a Rook CephCluster; the operator reads Rook's mon
+/// endpoints ConfigMap and admin Secret (made here as Rook makes them) and connects.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the local environment (make test)"]
+async fn rook_mode_reads_rook_endpoints_and_admin_secret() {
+    let client = support::admin_client().await;
+    let ns = support::unique("ceph-rook");
+    let _cleanup = Cleanup(Leftovers {
+        namespace: Some(ns.clone()),
+        ..Default::default()
+    });
+    support::create_namespace(&client, &ns).await;
+    // Rook writes `a=<ip:port>` with the v1 address.
+    let mon_host = env("RBOX_E2E_CEPH_MON_HOST");
+    let v1 = mon_host
+        .split(',')
+        .find_map(|a| a.trim_matches(|c| c == '[' || c == ']').strip_prefix("v1:"))
+        .unwrap_or_else(|| panic!("no v1 address in {mon_host}"))
+        .to_string();
+    let keyring = std::fs::read_to_string(env("RBOX_E2E_CEPH_KEYRING")).expect("admin keyring");
+    let key = keyring
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("key = "))
+        .expect("key in the admin keyring")
+        .to_string();
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
+    let cm: ConfigMap = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "rook-ceph-mon-endpoints"},
+        "data": {"data": format!("a={v1}"), "mapping": "{}", "maxMonId": "0"},
+    }))
+    .expect("configmap");
+    cms.create(&Default::default(), &cm)
+        .await
+        .expect("rook endpoints");
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
+    let s: Secret = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "rook-ceph-mon"},
+        "stringData": {"ceph-username": "client.admin", "ceph-secret": key},
+    }))
+    .expect("secret");
+    secrets
+        .create(&Default::default(), &s)
+        .await
+        .expect("rook secret");
+    let _op = Operator::start(&ns).await;
+    let mcs: Api<MailCluster> = Api::namespaced(client.clone(), &ns);
+    let mc: MailCluster = serde_json::from_value(json!({
+        "apiVersion": "mail.rbox.io/v1alpha1", "kind": "MailCluster",
+        "metadata": {"name": "rook"},
+        "spec": {"ceph": {"rook": {"cephClusterName": "rook-ceph"}}},
+    }))
+    .expect("mailcluster");
+    mcs.create(&Default::default(), &mc)
+        .await
+        .expect("create mailcluster");
+    let fsid = run(&mut ceph(&["fsid"])).trim().to_string();
+    let got = wait_for(WAIT, "the Rook-mode MailCluster to connect", || {
+        let mcs = mcs.clone();
+        async move {
+            let mc = mcs.get("rook").await.ok()?;
+            let st = mc.status?;
+            st.conditions
+                .iter()
+                .any(|c| c.type_ == "CephConnected" && c.status == "True")
+                .then_some(st)
+        }
+    })
+    .await;
+    assert_eq!(got.fsid.as_deref(), Some(fsid.as_str()));
+    assert!(got.ceph_version.is_some_and(|v| v.starts_with("16.")));
+    assert!(got.capacity.is_some_and(|c| c.total_bytes > 0));
+}
+
+/// The erasure-coded path of the planner against the real monitors (one OSD cannot make a
+/// k=2 m=1 pool's PGs active, so this drives the Ceph admin layer directly instead of a
+/// MailPool waiting for Ready): profile, pool, overwrites, application — then a spec with
+/// other k/m is refused and nothing changes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the local environment (make test)"]
+async fn erasure_coded_pool_through_mon_commands() {
+    use rbox_operator::ceph::Admin;
+    use rbox_operator::ceph::pool::{DesiredPool, Layout, Observed, plan_pool};
+    let pool = support::unique("ceph-ec");
+    let profile = format!("{pool}_ecprofile");
+    let _cleanup = Cleanup(Leftovers {
+        pools: vec![pool.clone()],
+        rules: vec![pool.clone()],
+        profiles: vec![profile.clone()],
+        ..Default::default()
+    });
+    let cluster = rbox_core::rados::Cluster::connect(rbox_core::rados::ConnectOptions {
+        conf_path: Some(env("RBOX_E2E_CEPH_CONF").into()),
+        keyring: Some(env("RBOX_E2E_CEPH_KEYRING").into()),
+        ..Default::default()
+    })
+    .await
+    .expect("connect");
+    let admin = Admin::new(cluster, None);
+    let mut d = DesiredPool {
+        layout: Layout::Erasure {
+            k: 2,
+            m: 1,
+            profile: profile.clone(),
+        },
+        pg_num_min: Some(8),
+        ..DesiredPool::replicated(&pool, 1, "osd")
+    };
+    let plan_now = |d: DesiredPool| {
+        let admin = admin.clone();
+        async move {
+            let pools = admin.pools().await.expect("pools");
+            let rules = admin.crush_rules().await.expect("rules");
+            let observed = pools.iter().find(|p| p.name == d.name);
+            let prof_name = observed
+                .map(|p| p.erasure_code_profile.clone())
+                .unwrap_or_else(|| format!("{}_ecprofile", d.name));
+            let prof = admin.ec_profile(&prof_name).await.expect("profile");
+            plan_pool(
+                &d,
+                &Observed {
+                    pool: observed,
+                    rules: &rules,
+                    ec_profile: prof.as_ref(),
+                    pool_all: None,
+                },
+                &Default::default(),
+            )
+        }
+    };
+    let plan = plan_now(d.clone()).await.expect("plan");
+    assert!(plan.creates_pool && plan.creates_profile);
+    admin.apply(&plan.commands).await.expect("apply");
+    let detail = pool_detail(&pool);
+    assert_eq!(detail["type"], 3, "{detail}");
+    assert_eq!(detail["erasure_code_profile"], profile.as_str());
+    assert!(
+        detail["flags_names"]
+            .as_str()
+            .unwrap_or("")
+            .contains("ec_overwrites")
+    );
+    assert!(detail["application_metadata"].get("rbox").is_some());
+    let prof = ceph_json(&["osd", "erasure-code-profile", "get", &profile]);
+    assert_eq!(
+        (prof["k"].as_str(), prof["m"].as_str()),
+        (Some("2"), Some("1"))
+    );
+    assert_eq!(prof["crush-failure-domain"], "osd");
+    // Steady: nothing to do.
+    assert!(plan_now(d.clone()).await.expect("plan").is_empty());
+    // Other k/m: refused, nothing sent.
+    d.layout = Layout::Erasure {
+        k: 4,
+        m: 2,
+        profile: profile.clone(),
+    };
+    let err = plan_now(d).await.expect_err("k/m change must be refused");
+    assert!(err.to_string().contains("k=2 m=1 (spec: k=4 m=2)"), "{err}");
 }

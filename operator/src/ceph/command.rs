@@ -126,18 +126,41 @@ pub fn ec_profile_set(name: &str, profile: &[String]) -> MonCmd {
     }))
 }
 
-pub fn pool_create_replicated(pool: &str, pg_num: u32, rule: &str) -> MonCmd {
-    MonCmd::write(json!({
+/// Create a replicated pool with its size and `pg_num_min` in the same map update (Pacific
+/// takes both at creation; size 1 still needs `mon_allow_pool_size_one`).
+pub fn pool_create_replicated(
+    pool: &str,
+    pg_num: u32,
+    rule: &str,
+    size: u32,
+    pg_num_min: Option<u32>,
+) -> MonCmd {
+    let mut j = json!({
         "prefix": "osd pool create", "pool": pool, "pg_num": pg_num, "pgp_num": pg_num,
-        "pool_type": "replicated", "rule": rule,
-    }))
+        "pool_type": "replicated", "rule": rule, "size": size,
+    });
+    if let Some(n) = pg_num_min {
+        j["pg_num_min"] = json!(n);
+    }
+    MonCmd::write(j)
 }
 
-pub fn pool_create_erasure(pool: &str, pg_num: u32, profile: &str, rule: &str) -> MonCmd {
-    MonCmd::write(json!({
+/// Create an erasure-coded pool; the monitors make its CRUSH rule (named after the pool) from
+/// the profile (naming a rule that does not exist yet is refused).
+pub fn pool_create_erasure(
+    pool: &str,
+    pg_num: u32,
+    profile: &str,
+    pg_num_min: Option<u32>,
+) -> MonCmd {
+    let mut j = json!({
         "prefix": "osd pool create", "pool": pool, "pg_num": pg_num, "pgp_num": pg_num,
-        "pool_type": "erasure", "erasure_code_profile": profile, "rule": rule,
-    }))
+        "pool_type": "erasure", "erasure_code_profile": profile,
+    });
+    if let Some(n) = pg_num_min {
+        j["pg_num_min"] = json!(n);
+    }
+    MonCmd::write(j)
 }
 
 /// `osd pool set <pool> <var> <val>`; `confirm` adds `--yes-i-really-mean-it` (size 1).

@@ -23,6 +23,8 @@ pub struct OwnedPool {
     pub created: bool,
     /// EC profile the operator created for it.
     pub created_profile: Option<String>,
+    /// Erasure-coded: the monitors made a CRUSH rule named after the pool.
+    pub erasure_coded: bool,
     pub exists: bool,
 }
 
@@ -35,8 +37,11 @@ pub fn plan_delete(pools: &[OwnedPool], user: Option<&str>) -> Vec<MonCmd> {
             cmds.push(command::pool_delete(&p.name));
         }
     }
-    for p in pools {
-        if let (true, Some(prof)) = (p.created, &p.created_profile) {
+    for p in pools.iter().filter(|p| p.created) {
+        if p.erasure_coded {
+            cmds.push(command::crush_rule_rm(&p.name));
+        }
+        if let Some(prof) = &p.created_profile {
             cmds.push(command::ec_profile_rm(prof));
         }
     }
@@ -75,12 +80,14 @@ mod tests {
                 name: "mine".into(),
                 created: true,
                 created_profile: None,
+                erasure_coded: false,
                 exists: true,
             },
             OwnedPool {
                 name: "adopted".into(),
                 created: false,
                 created_profile: None,
+                erasure_coded: false,
                 exists: true,
             },
         ];
@@ -92,5 +99,28 @@ mod tests {
         assert!(cmds[0].contains("pool=mine"));
         assert!(!cmds.iter().any(|c| c.contains("adopted")));
         assert!(cmds[1].starts_with("auth del"));
+    }
+
+    #[test]
+    fn a_created_erasure_coded_pool_takes_its_rule_and_profile_along() {
+        let pools = [OwnedPool {
+            name: "ec".into(),
+            created: true,
+            created_profile: Some("ec_ecprofile".into()),
+            erasure_coded: true,
+            exists: true,
+        }];
+        let cmds: Vec<String> = plan_delete(&pools, None)
+            .iter()
+            .map(|c| c.prefix().to_string())
+            .collect();
+        assert_eq!(
+            cmds,
+            [
+                "osd pool delete",
+                "osd crush rule rm",
+                "osd erasure-code-profile rm"
+            ]
+        );
     }
 }

@@ -207,7 +207,7 @@ impl FakeMon {
                     let n = |k: &str| p.get(k).and_then(|v| v.parse::<u32>().ok()).unwrap_or(0);
                     (n("k") + n("m"), prof)
                 } else {
-                    (3, String::new())
+                    (cmd["size"].as_u64().unwrap_or(3) as u32, String::new())
                 };
                 st.pools.insert(
                     pool.clone(),

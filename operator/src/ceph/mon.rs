@@ -110,11 +110,78 @@ impl<M: MonClient> Admin<M> {
         })
     }
 
-    /// Run a plan's commands in order, stopping at the first failure.
+    /// Run a plan's commands in order, stopping at the first failure. Consecutive commands
+    /// that do not depend on each other (the settings after a pool exists) are sent together:
+    /// the monitors commit them in one map update instead of one per command (each commit
+    /// waits for the monitors' proposal interval, about a second).
     pub async fn apply(&self, plan: &[MonCmd]) -> Result<(), CephError> {
+        let mut batch: Vec<&MonCmd> = Vec::new();
         for cmd in plan {
-            self.run(cmd).await?;
+            if is_barrier(cmd) {
+                self.run_batch(&batch).await?;
+                batch.clear();
+                self.run(cmd).await?;
+            } else {
+                batch.push(cmd);
+            }
         }
+        self.run_batch(&batch).await
+    }
+
+    async fn run_batch(&self, batch: &[&MonCmd]) -> Result<(), CephError> {
+        futures::future::try_join_all(batch.iter().map(|c| self.run(c))).await?;
         Ok(())
+    }
+}
+
+/// Commands later ones depend on: creating rules, profiles, pools and users, and `size`
+/// (a `min_size` above the old size is refused until the new size is in).
+fn is_barrier(cmd: &MonCmd) -> bool {
+    let var = cmd.json.get("var").and_then(Value::as_str);
+    !matches!(
+        (cmd.prefix(), var),
+        ("osd pool set", Some(v)) if v != "size"
+    ) && !matches!(
+        cmd.prefix(),
+        "osd pool set-quota" | "osd pool application enable" | "auth caps" | "auth get-or-create"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ceph::command;
+    use crate::ceph::fake::FakeMon;
+
+    #[test]
+    fn only_independent_settings_are_batched() {
+        assert!(is_barrier(&command::pool_create_replicated(
+            "p", 8, "r", 3, None
+        )));
+        assert!(is_barrier(&command::pool_set("p", "size", "3", false)));
+        assert!(!is_barrier(&command::pool_set("p", "min_size", "2", false)));
+        assert!(!is_barrier(&command::pool_set_quota("p", "max_bytes", 1)));
+        assert!(is_barrier(&command::pool_ls_detail()));
+    }
+
+    #[tokio::test]
+    async fn a_plan_runs_in_order_and_counts_writes() {
+        let fake = FakeMon::new();
+        let admin = Admin::new(fake.clone(), None);
+        let plan = vec![
+            command::crush_rule_create_replicated("r", "default", "osd", None),
+            command::pool_create_replicated("p", 8, "r", 3, None),
+            command::pool_set("p", "size", "2", false),
+            command::pool_set("p", "min_size", "2", false),
+            command::pool_set_quota("p", "max_objects", 10),
+        ];
+        admin.apply(&plan).await.unwrap();
+        assert_eq!(admin.writes(), 5);
+        let pool = fake.pool("p").unwrap();
+        assert_eq!(
+            (pool["size"].as_u64(), pool["min_size"].as_u64()),
+            (Some(2), Some(2))
+        );
+        assert_eq!(pool["quota_max_objects"], 10);
     }
 }

@@ -65,6 +65,29 @@ const STRING_OPTIONS: &[&str] = &[
 ];
 
 impl DesiredPool {
+    /// A replicated pool under the `default` root with nothing else asked for (8 PGs).
+    pub fn replicated(name: &str, size: u32, failure_domain: &str) -> Self {
+        Self {
+            name: name.into(),
+            layout: Layout::Replicated {
+                size,
+                min_size: None,
+            },
+            device_class: None,
+            failure_domain: failure_domain.into(),
+            crush_root: "default".into(),
+            compression_mode: None,
+            compression_algorithm: None,
+            quota_max_bytes: 0,
+            quota_max_objects: 0,
+            pg_num: 8,
+            pg_num_min: None,
+            target_size_ratio: None,
+            bulk: None,
+            parameters: BTreeMap::new(),
+        }
+    }
+
     /// Name of the replicated CRUSH rule this placement needs. Named by content, so pools
     /// with the same placement share one rule and a rule is never rewritten under a pool.
     pub fn rule_name(&self) -> String {
@@ -147,8 +170,13 @@ pub fn plan_pool(
     match (&d.layout, o.pool) {
         (Layout::Replicated { size, min_size }, None) => {
             ensure_rule(d, o.rules, cmds)?;
-            cmds.push(command::pool_create_replicated(p, d.pg_num, &d.rule_name()));
-            cmds.push(command::pool_set(p, "size", &size.to_string(), *size == 1));
+            cmds.push(command::pool_create_replicated(
+                p,
+                d.pg_num,
+                &d.rule_name(),
+                *size,
+                d.pg_num_min,
+            ));
             if let Some(ms) = min_size {
                 cmds.push(command::pool_set(p, "min_size", &ms.to_string(), false));
             }
@@ -186,7 +214,12 @@ pub fn plan_pool(
                 }
                 Some(have) => check_profile(p, profile, have, *k, *m, d)?,
             }
-            cmds.push(command::pool_create_erasure(p, d.pg_num, profile, p));
+            cmds.push(command::pool_create_erasure(
+                p,
+                d.pg_num,
+                profile,
+                d.pg_num_min,
+            ));
             // Chunked mail writes append; EC pools refuse partial writes without this.
             cmds.push(command::pool_set(p, "allow_ec_overwrites", "true", false));
             plan.creates_pool = true;
@@ -302,6 +335,13 @@ fn plan_common(
         options: BTreeMap::new(),
         applications: Vec::new(),
     };
+    // A new pool starts with what its create command set.
+    let mut empty = empty;
+    if let Some(n) = d.pg_num_min {
+        empty
+            .options
+            .insert("pg_num_min".into(), serde_json::json!(n));
+    }
     let cur = o.pool.unwrap_or(&empty);
     let cmds = &mut plan.commands;
 
@@ -451,25 +491,7 @@ mod tests {
     use serde_json::json;
 
     fn replicated(size: u32) -> DesiredPool {
-        DesiredPool {
-            name: "mail".into(),
-            layout: Layout::Replicated {
-                size,
-                min_size: None,
-            },
-            device_class: None,
-            failure_domain: "osd".into(),
-            crush_root: "default".into(),
-            compression_mode: None,
-            compression_algorithm: None,
-            quota_max_bytes: 0,
-            quota_max_objects: 0,
-            pg_num: 8,
-            pg_num_min: None,
-            target_size_ratio: None,
-            bulk: None,
-            parameters: BTreeMap::new(),
-        }
+        DesiredPool::replicated("mail", size, "osd")
     }
 
     fn rule(id: i64, name: &str, fd: &str, class: Option<&str>) -> CrushRule {
@@ -529,8 +551,7 @@ mod tests {
             prefixes(&plan),
             [
                 "osd crush rule create-replicated name=rbox-default-osd root=default type=osd",
-                "osd pool create pg_num=8 pgp_num=8 pool=mail pool_type=replicated rule=rbox-default-osd",
-                "osd pool set pool=mail val=1 var=size yes_i_really_mean_it=true",
+                "osd pool create pg_num=8 pgp_num=8 pool=mail pool_type=replicated rule=rbox-default-osd size=1",
                 "osd pool application enable app=rbox pool=mail yes_i_really_mean_it=true",
                 "osd pool set-quota field=max_bytes pool=mail val=1073741824",
             ]

@@ -34,10 +34,10 @@ pub struct ConnectInfo {
 /// The key of a keyring file's section for `user`, or the whole text when it is a bare key.
 pub fn parse_keyring(text: &str, user: &str) -> Result<Key, String> {
     let trimmed = text.trim();
-    if !trimmed.contains('[') && !trimmed.contains('=') || is_bare_key(trimmed) {
-        if trimmed.is_empty() {
-            return Err("the keyring is empty".into());
-        }
+    if trimmed.is_empty() {
+        return Err("the keyring is empty".into());
+    }
+    if is_bare_key(trimmed) {
         return Ok(Key(trimmed.to_string()));
     }
     let mut in_section = false;
@@ -51,15 +51,28 @@ pub fn parse_keyring(text: &str, user: &str) -> Result<Key, String> {
             && let Some((k, v)) = line.split_once('=')
             && k.trim() == "key"
         {
-            return Ok(Key(v.trim().to_string()));
+            let v = v.trim();
+            if !is_bare_key(v) {
+                return Err(format!(
+                    "the key of {user} in the keyring is not a base64 cephx key"
+                ));
+            }
+            return Ok(Key(v.to_string()));
         }
     }
-    Err(format!("the keyring has no key for {user}"))
+    if trimmed.contains('[') {
+        Err(format!("the keyring has no key for {user}"))
+    } else {
+        Err(format!(
+            "the keyring is neither a keyring file ([{user}] with key = …) nor a base64 cephx key"
+        ))
+    }
 }
 
 fn is_bare_key(s: &str) -> bool {
-    // A base64 cephx key: one token, base64 alphabet, ends with '=' padding.
-    !s.contains(char::is_whitespace)
+    // A base64 cephx key: one token of the base64 alphabet, length a multiple of 4.
+    !s.is_empty()
+        && s.len().is_multiple_of(4)
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '/' || c == '=')
 }
@@ -195,7 +208,14 @@ pub async fn connect(ctx: &Context, info: &ConnectInfo) -> Result<Arc<Connection
     ctx.connections
         .get(&info.key, info.opts.clone())
         .await
-        .map_err(|e| Error::Connect(e.to_string()))
+        .map_err(|e| match e {
+            // librados answers EINVAL when the key does not decode.
+            rbox_core::backend::BackendError::Other { errno: -22, .. } => Error::Settings(format!(
+                "Ceph refused the connection settings ({e}): is the key a valid cephx key for {}?",
+                info.opts.user
+            )),
+            other => Error::Connect(other.to_string()),
+        })
 }
 
 /// An admin handle over a connection, timed into the operator's metrics.
@@ -210,19 +230,22 @@ mod tests {
 
     #[test]
     fn keyring_sections_and_bare_keys() {
-        let text = "[client.admin]\n\tkey = AQAbc==\n\tcaps mon = \"allow *\"\n[client.x]\n key = AQxyz==\n";
-        assert_eq!(parse_keyring(text, "client.admin").unwrap().0, "AQAbc==");
-        assert_eq!(parse_keyring(text, "client.x").unwrap().0, "AQxyz==");
+        let text = "[client.admin]\n\tkey = AQAbcd==\n\tcaps mon = \"allow *\"\n[client.x]\n key = AQxyzw==\n";
+        assert_eq!(parse_keyring(text, "client.admin").unwrap().0, "AQAbcd==");
+        assert_eq!(parse_keyring(text, "client.x").unwrap().0, "AQxyzw==");
         assert!(
             parse_keyring(text, "client.y")
                 .unwrap_err()
                 .contains("client.y")
         );
         assert_eq!(
-            parse_keyring("AQAbc==\n", "client.admin").unwrap().0,
-            "AQAbc=="
+            parse_keyring("AQAbcd==\n", "client.admin").unwrap().0,
+            "AQAbcd=="
         );
         assert!(parse_keyring("  ", "client.admin").is_err());
+        let garbage = parse_keyring("\u{1}not a keyring at all", "client.admin").unwrap_err();
+        assert!(garbage.contains("key"), "{garbage}");
+        assert!(parse_keyring("[client.admin]\nkey = not base64!\n", "client.admin").is_err());
     }
 
     #[test]

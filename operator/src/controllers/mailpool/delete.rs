@@ -32,9 +32,15 @@ async fn set_finalizers(
     api: &Api<MailPool>,
     mp: &MailPool,
     list: Vec<String>,
+    cas: bool,
 ) -> Result<(), Error> {
-    // The resourceVersion makes this a compare-and-swap against concurrent finalizer edits.
-    let patch = json!({"metadata": {"finalizers": list, "resourceVersion": mp.resource_version()}});
+    // Adding uses the resourceVersion as a compare-and-swap against concurrent finalizer
+    // edits; removing follows our own status write (a newer version), so it goes without.
+    let patch = if cas {
+        json!({"metadata": {"finalizers": list, "resourceVersion": mp.resource_version()}})
+    } else {
+        json!({"metadata": {"finalizers": list}})
+    };
     with_timeout(api.patch(
         &mp.name_any(),
         &PatchParams::default(),
@@ -51,7 +57,7 @@ pub async fn ensure_finalizer(api: &Api<MailPool>, mp: &MailPool) -> Result<(), 
     }
     let mut list = mp.finalizers().to_vec();
     list.push(FINALIZER.into());
-    set_finalizers(api, mp, list).await
+    set_finalizers(api, mp, list, true).await
 }
 
 async fn remove_finalizer(api: &Api<MailPool>, mp: &MailPool) -> Result<(), Error> {
@@ -61,7 +67,7 @@ async fn remove_finalizer(api: &Api<MailPool>, mp: &MailPool) -> Result<(), Erro
         .filter(|f| f.as_str() != FINALIZER)
         .cloned()
         .collect();
-    set_finalizers(api, mp, list).await
+    set_finalizers(api, mp, list, false).await
 }
 
 /// The confirmation: the annotation's value must equal the data pool's name.
@@ -127,7 +133,10 @@ pub async fn finalize(mp: &MailPool, ctx: &PoolCtx, api: &Api<MailPool>) -> Resu
                         .warning(mp, "DeletionBlocked", "Delete", msg.clone())
                         .await;
                 }
-                return Err(Error::DeletionBlocked(msg));
+                // Waiting for the user is not a failure: a fixed, quiet requeue (the
+                // annotation, when it comes, triggers a reconcile at once anyway).
+                tracing::info!(mailpool = %mp.name_any(), "{msg}");
+                return Ok(Action::requeue(std::time::Duration::from_secs(30)));
             }
             // Pools another MailPool names stay, whoever created them.
             let others: Api<MailPool> = Api::namespaced(ctx.base.client.clone(), &ns);
@@ -166,6 +175,7 @@ pub async fn finalize(mp: &MailPool, ctx: &PoolCtx, api: &Api<MailPool>) -> Resu
                     .as_ref()
                     .filter(|ec| ec.profile_name.is_none())
                     .map(|_| default_profile_name(n)),
+                erasure_coded: settings.erasure_coded.is_some(),
                 exists: existing.iter().any(|p| &p.name == n),
             })
             .collect()

@@ -187,6 +187,9 @@ async fn reconcile_pool(mp: &MailPool, ctx: &PoolCtx) -> Result<Action, Error> {
             let st = status::build(mp.status.as_ref(), mp.metadata.generation, &applied, now());
             let changed =
                 patch_status_if_changed(&api, &mp.name_any(), mp.status.as_ref(), &st).await?;
+            if changed {
+                tracing::debug!(mailpool = %key, changed = ?status_diff(mp.status.as_ref(), &st), "status written");
+            }
             if changed && let Some(msg) = failed_canary {
                 ctx.events.warning(mp, "CanaryFailed", "Canary", msg).await;
             }
@@ -249,6 +252,28 @@ async fn apply(
         ctx.canary_ran(key);
     }
     Ok((applied, next))
+}
+
+/// Top-level status fields that differ (for the debug log: why was status written?).
+fn status_diff(
+    old: Option<&crate::api::MailPoolStatus>,
+    new: &crate::api::MailPoolStatus,
+) -> Vec<String> {
+    let o = old
+        .map(|o| serde_json::to_value(o).unwrap_or_default())
+        .unwrap_or_default();
+    let n = serde_json::to_value(new).unwrap_or_default();
+    n.as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(k, v)| o.get(k.as_str()) != Some(v))
+        .map(|(k, v)| {
+            format!(
+                "{k}: {} -> {v}",
+                o.get(k.as_str()).cloned().unwrap_or_default()
+            )
+        })
+        .collect()
 }
 
 fn memory(prev: Option<&PoolStatus>, name: &str) -> PoolMemory {
@@ -357,3 +382,6 @@ pub async fn converge<M: MonClient>(
         quota_warning_percent: mc.spec.health.quota_warning_percent,
     })
 }
+
+#[cfg(test)]
+mod scenario_tests;
