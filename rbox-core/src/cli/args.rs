@@ -330,6 +330,13 @@ pub enum BenchMode {
     Cleanup,
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SaveLayers {
+    Full,
+    Xattrs,
+    Body,
+}
+
 #[derive(Debug, Args)]
 pub struct BenchArgs {
     pub mode: BenchMode,
@@ -358,6 +365,11 @@ pub struct BenchArgs {
     /// save: return once the body is written and index in the background (then flush).
     #[arg(long)]
     pub write_behind: bool,
+    /// save: what each operation writes — `full` (a real save: body, xattrs, index), or for
+    /// cost breakdowns `xattrs` (one op: body + the same xattrs, no index) or `body` (a plain
+    /// object write, like `rados bench write`).
+    #[arg(long, value_enum, default_value_t = SaveLayers::Full)]
+    pub layers: SaveLayers,
     #[command(flatten)]
     pub confirm: Confirm,
 }

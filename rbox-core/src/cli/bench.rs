@@ -9,11 +9,13 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use super::args::{BenchArgs, BenchMode};
+use super::args::{BenchArgs, BenchMode, SaveLayers};
 use super::error::{CliError, CliResult};
 use super::output::{Table, millis, print, print_json, spinner};
 use crate::StoreError;
-use crate::format::guid::Guid128;
+use crate::backend::{ObjectLocation, WriteOp};
+use crate::format::guid::{Guid128, MailGuid};
+use crate::format::metadata::MailMetadata;
 use crate::store::{Mailspace, SaveRequest, Store};
 
 /// Latency summary of one run.
@@ -197,6 +199,38 @@ fn report(
     ))
 }
 
+/// A cost-breakdown write: one op with the body, and with `xattrs` the eight xattrs a save
+/// writes by default (same sizes), but no UID allocation and no index record.
+async fn raw_write(
+    sp: &Mailspace,
+    pool: &str,
+    body: Vec<u8>,
+    xattrs: bool,
+    n: u64,
+) -> Result<(), StoreError> {
+    let oid = Guid128::generate();
+    let mut op = WriteOp::new().create(true);
+    if xattrs {
+        let m = MailMetadata {
+            mailbox_guid: Some(oid),
+            guid: Some(MailGuid::Compact(Guid128::generate())),
+            received: Some(1_704_110_403),
+            physical_size: Some(body.len() as u64),
+            virtual_size: Some(body.len() as u64 + 10),
+            orig_mailbox: Some("INBOX".into()),
+            uid: u32::try_from(n + 1).ok(),
+            version: Some("0.1".into()),
+            ..Default::default()
+        };
+        for (k, v) in m.encode() {
+            op = op.set_xattr(k, v);
+        }
+    }
+    let op = op.write_full(body);
+    let loc = ObjectLocation::new(pool, sp.namespace(), oid.to_hex());
+    Ok(sp.backend().write_op(&loc, op).await?)
+}
+
 /// Every object id of a mailbox, from the index.
 async fn mailbox_oids(sp: &Mailspace, mailbox: &str) -> CliResult<Vec<String>> {
     let guid = sp.mailbox(mailbox).await?.guid;
@@ -240,10 +274,20 @@ pub async fn run(
                 Err(e) => return Err(e.into()),
             }
             let (size, mailbox, sp2) = (a.size, a.mailbox.clone(), sp.clone());
+            let (layers, pool) = (a.layers, store.config().mail_pool.clone());
             let s = drive(a.concurrency, a.seconds, limit, quiet, "saved", move |n| {
                 let sp = sp2.clone();
-                let req = SaveRequest::new(mailbox.clone(), bench_body(size, n));
-                async move { sp.save(req).await.map(|_| ()) }
+                let body = bench_body(size, n);
+                let pool = pool.clone();
+                let req = SaveRequest::new(mailbox.clone(), body.clone());
+                async move {
+                    match layers {
+                        SaveLayers::Full => sp.save(req).await.map(|_| ()),
+                        SaveLayers::Xattrs | SaveLayers::Body => {
+                            raw_write(&sp, &pool, body, layers == SaveLayers::Xattrs, n).await
+                        }
+                    }
+                }
             })
             .await;
             // Write-behind: the run is over when every index record is in.
