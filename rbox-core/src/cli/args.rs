@@ -355,6 +355,10 @@ pub struct BenchArgs {
     /// Mailbox to write to and read from.
     #[arg(long, default_value = "INBOX")]
     pub mailbox: String,
+    /// Spread saves over this many mailboxes (`<mailbox>`, `<mailbox>.1`, …), like
+    /// deliveries to several users; read and list cover all of them.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub mailboxes: u32,
     /// Keep the saved mails (for a later `bench read`/`list`); without -N/-u a fresh
     /// namespace is used and removed afterwards.
     #[arg(long)]
@@ -479,6 +483,46 @@ mod tests {
             panic!("not delete")
         };
         assert!(d.confirm.yes);
+    }
+
+    use proptest::prelude::Strategy;
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig {
+            failure_persistence: None,
+            ..proptest::prelude::ProptestConfig::with_cases(1024)
+        })]
+
+        /// Any command line parses or is a clean usage error (exit 2), never a panic.
+        #[test]
+        fn arbitrary_command_lines_never_panic_1024_cases(
+            args in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::sample::select(vec![
+                        "ls", "get", "set", "delete", "save", "cfg", "show", "create", "update",
+                        "lspools", "mailbox", "fsck", "index", "canary", "bench", "save", "read",
+                        "list", "-", "-N", "-u", "-p", "--sort", "--repair", "--json", "-b", "-t",
+                        "--yes-i-really-mean-it", "--layers", "--count", "--grace",
+                    ]).prop_map(String::from),
+                    ".{0,12}",
+                ],
+                0..8,
+            )
+        ) {
+            let mut argv = vec!["rbox".to_string()];
+            argv.extend(args);
+            if let Err(e) = Cli::try_parse_from(&argv) {
+                proptest::prop_assert!(matches!(e.exit_code(), 0 | 2), "{e}");
+            }
+        }
+
+        /// Sizes parse to exactly n × unit, and anything else is refused without a panic.
+        #[test]
+        fn sizes_parse_exactly_1024_cases(n in 1u64..(1 << 40), unit in 0usize..3, junk in ".{0,10}") {
+            let (suffix, mult) = [("", 1u64), ("K", 1024), ("m", 1 << 20)][unit];
+            proptest::prop_assert_eq!(parse_size(&format!("{n}{suffix}")), Ok(n * mult));
+            let _ = parse_size(&junk);
+        }
     }
 
     #[test]

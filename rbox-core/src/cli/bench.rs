@@ -231,6 +231,28 @@ async fn raw_write(
     Ok(sp.backend().write_op(&loc, op).await?)
 }
 
+/// The mailboxes a run uses: `INBOX`, `INBOX.1`, `INBOX.2`, …
+pub fn mailbox_names(base: &str, n: u32) -> Vec<String> {
+    (0..n.max(1))
+        .map(|i| {
+            if i == 0 {
+                base.to_string()
+            } else {
+                format!("{base}.{i}")
+            }
+        })
+        .collect()
+}
+
+/// Every object id of the run's mailboxes, from the index.
+async fn all_oids(sp: &Mailspace, names: &[String]) -> CliResult<Vec<String>> {
+    let mut oids = Vec::new();
+    for n in names {
+        oids.extend(mailbox_oids(sp, n).await?);
+    }
+    Ok(oids)
+}
+
 /// Every object id of a mailbox, from the index.
 async fn mailbox_oids(sp: &Mailspace, mailbox: &str) -> CliResult<Vec<String>> {
     let guid = sp.mailbox(mailbox).await?.guid;
@@ -269,17 +291,21 @@ pub async fn run(
     let limit = a.count.unwrap_or(u64::MAX);
     match a.mode {
         BenchMode::Save => {
-            match sp.create_mailbox(&a.mailbox).await {
-                Ok(_) | Err(StoreError::MailboxExists(_)) => {}
-                Err(e) => return Err(e.into()),
+            let names = Arc::new(mailbox_names(&a.mailbox, a.mailboxes));
+            for name in names.iter() {
+                match sp.create_mailbox(name).await {
+                    Ok(_) | Err(StoreError::MailboxExists(_)) => {}
+                    Err(e) => return Err(e.into()),
+                }
             }
-            let (size, mailbox, sp2) = (a.size, a.mailbox.clone(), sp.clone());
+            let (size, sp2) = (a.size, sp.clone());
             let (layers, pool) = (a.layers, store.config().mail_pool.clone());
             let s = drive(a.concurrency, a.seconds, limit, quiet, "saved", move |n| {
                 let sp = sp2.clone();
                 let body = bench_body(size, n);
                 let pool = pool.clone();
-                let req = SaveRequest::new(mailbox.clone(), body.clone());
+                let mailbox = names[(n % names.len() as u64) as usize].clone();
+                let req = SaveRequest::new(mailbox, body.clone());
                 async move {
                     match layers {
                         SaveLayers::Full => sp.save(req).await.map(|_| ()),
@@ -308,7 +334,7 @@ pub async fn run(
             )
         }
         BenchMode::Read => {
-            let oids = Arc::new(mailbox_oids(&sp, &a.mailbox).await?);
+            let oids = Arc::new(all_oids(&sp, &mailbox_names(&a.mailbox, a.mailboxes)).await?);
             if oids.is_empty() {
                 return Err(CliError::NotFound(format!(
                     "mailbox {} of namespace {ns} is empty: run `rbox bench save --keep -N {ns}` first",
@@ -356,7 +382,9 @@ pub async fn run(
                 listed = if a.scan {
                     sp.scan().await?.len()
                 } else {
-                    mailbox_oids(&sp, &a.mailbox).await?.len()
+                    all_oids(&sp, &mailbox_names(&a.mailbox, a.mailboxes))
+                        .await?
+                        .len()
                 };
                 times.push(t.elapsed());
             }
