@@ -64,6 +64,7 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
     {
         crate::format::query::Query::parse(&a.query).map_err(|e| CliError::Usage(e.to_string()))?;
     }
+    connect::check_target(&cli.target)?;
     let backend = connect::backend(&cli.conn).await?;
     let mut config = connect::store_config(&cli.target);
     match &cli.command {
