@@ -156,6 +156,9 @@ pub enum Command {
     /// Mailboxes of a namespace (from the omap index).
     #[command(subcommand)]
     Mailbox(MailboxCommand),
+    /// User mapping objects (rbox_cfg user_mapping=true): show, create, rename, delete.
+    #[command(subcommand)]
+    User(UserCommand),
     /// Check a namespace's mail objects against its omap index; --repair fixes them.
     Fsck(FsckArgs),
     /// Build the omap index of a namespace written by librmb alone (migration, once).
@@ -300,6 +303,27 @@ pub enum MailboxCommand {
         name: String,
         #[arg(long)]
         force: bool,
+        #[command(flatten)]
+        confirm: Confirm,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Print the namespace a user maps to.
+    Show { user: String },
+    /// Create a user's mapping object (a fresh GUID namespace, or --namespace).
+    Create {
+        user: String,
+        /// Map to this existing namespace instead of a fresh GUID.
+        #[arg(long = "to", value_name = "NAMESPACE")]
+        to: Option<String>,
+    },
+    /// Rename a user: the mapping moves to the new name, the mail stays (rmb rename).
+    Rename { old: String, new: String },
+    /// Remove a user's mapping object; the mail is not touched (needs --yes-i-really-mean-it).
+    Delete {
+        user: String,
         #[command(flatten)]
         confirm: Confirm,
     },

@@ -13,6 +13,7 @@ mod mail;
 mod mailbox;
 mod misc;
 mod output;
+mod user;
 
 use std::process::ExitCode;
 
@@ -93,6 +94,10 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
             misc::canary(&store, sp, json).await?;
             return Ok(exit::OK);
         }
+        Command::User(c) => {
+            user::run(&store, c, json).await?;
+            return Ok(exit::OK);
+        }
         Command::Bench(a) => {
             let sp = match target {
                 Some(_) => Some(connect::mailspace(&store, &cli.target).await?),
@@ -116,7 +121,11 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Mailbox(c) => mailbox::run(&sp, c, json).await?,
         Command::Fsck(a) => return fsck::fsck(&sp, a, json, quiet).await,
         Command::Index => return fsck::index(&sp, json, quiet).await,
-        Command::Lspools | Command::Cfg(_) | Command::Canary | Command::Bench(_) => {}
+        Command::Lspools
+        | Command::Cfg(_)
+        | Command::Canary
+        | Command::Bench(_)
+        | Command::User(_) => {}
     }
     Ok(exit::OK)
 }
