@@ -66,6 +66,9 @@ impl Summary {
     }
 }
 
+/// Largest `--size` accepted.
+pub const MAX_BENCH_SIZE: u64 = 128 * 1024 * 1024;
+
 /// A mail of exactly `size` bytes: a few headers, then 76-character lines.
 pub fn bench_body(size: u64, n: u64) -> Vec<u8> {
     let mut b = format!(
@@ -275,6 +278,13 @@ pub async fn run(
     json: bool,
     quiet: bool,
 ) -> CliResult<()> {
+    // Bodies are built in memory; nothing larger than a RADOS object can be saved anyway.
+    if a.size > MAX_BENCH_SIZE {
+        return Err(CliError::Usage(format!(
+            "--size {} is larger than {MAX_BENCH_SIZE} bytes (Ceph's default osd_max_object_size)",
+            a.size
+        )));
+    }
     let generated = given.is_none();
     let sp = match given {
         Some(sp) => sp,
