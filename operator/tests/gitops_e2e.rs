@@ -111,6 +111,7 @@ async fn operator_and_gitops_own_disjoint_fields() {
     )
     .await;
 
+    op.wait_quiet(Duration::from_secs(60)).await;
     for (api, obj) in [(&clusters, &cluster), (&pools, &pool)] {
         let name = obj["metadata"]["name"].as_str().unwrap();
         let before = api.get(name).await.unwrap();

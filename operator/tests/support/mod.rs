@@ -338,6 +338,25 @@ impl Operator {
         let _ = self.child.wait();
     }
 
+    /// Wait until the operator's Kubernetes write counter stops moving (unchanged over 3 s),
+    /// so a test measures steady state, not the tail of the first convergence.
+    pub async fn wait_quiet(&self, timeout: Duration) -> f64 {
+        let deadline = Instant::now() + timeout;
+        let mut last = self.metric("rbox_operator_kube_api_writes").await;
+        loop {
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            let now = self.metric("rbox_operator_kube_api_writes").await;
+            if now == last {
+                return now;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the operator kept writing for {timeout:?}"
+            );
+            last = now;
+        }
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
