@@ -18,14 +18,6 @@ fn cluster(name: &str, secret: &str) -> serde_json::Value {
     })
 }
 
-fn pool(name: &str, cluster: &str, data: &str, index: &str) -> serde_json::Value {
-    let layout = |n: &str| json!({"name": n, "replicated": {"size": 1, "allowSizeOne": true}, "failureDomain": "osd", "pgNumMin": 8});
-    json!({
-        "apiVersion": "mail.rbox.io/v1alpha1", "kind": "MailPool", "metadata": {"name": name},
-        "spec": {"clusterRef": {"name": cluster}, "data": layout(data), "index": layout(index)},
-    })
-}
-
 /// The message of the first condition among `types` whose status is `status`.
 async fn failing(
     client: &kube::Client,
@@ -112,13 +104,13 @@ async fn bad_input_gets_clear_conditions_and_events() {
     support::apply_json(
         &client,
         &ns,
-        pool("incompatible", "main", &ec_pool, &format!("{ns}-idx")),
+        support::pool_json("incompatible", "main", &ec_pool, &format!("{ns}-idx")),
     )
     .await;
     support::apply_json(
         &client,
         &ns,
-        pool("weakpool", "weak", &format!("{ns}-wd"), &format!("{ns}-wi")),
+        support::pool_json("weakpool", "weak", &format!("{ns}-wd"), &format!("{ns}-wi")),
     )
     .await;
     support::apply_json(&client, &ns, json!({

@@ -25,15 +25,6 @@ fn cluster(name: &str, secret: &str) -> serde_json::Value {
     })
 }
 
-fn pool(name: &str, cluster: &str, data: &str, index: &str) -> serde_json::Value {
-    let layout = |n: &str| json!({"name": n, "replicated": {"size": 1, "allowSizeOne": true}, "failureDomain": "osd", "pgNumMin": 8});
-    json!({
-        "apiVersion": "mail.rbox.io/v1alpha1", "kind": "MailPool",
-        "metadata": {"name": name},
-        "spec": {"clusterRef": {"name": cluster}, "data": layout(data), "index": layout(index)},
-    })
-}
-
 fn generation(obj: &serde_json::Value) -> (i64, i64) {
     (
         obj["metadata"]["generation"].as_i64().unwrap_or(0),
@@ -70,7 +61,7 @@ async fn ceph_mon_and_osd_faults_degrade_and_recover() {
     support::apply_json(
         &client,
         &ns,
-        pool("fpool", "faulty", "fault-data", "fault-index"),
+        support::pool_json("fpool", "faulty", "fault-data", "fault-index"),
     )
     .await;
     let mut op = Operator::start(&ns).await;
@@ -252,7 +243,7 @@ async fn sigkill_twenty_times_converges() {
     )
     .await;
     support::apply_json(&client, &ns, cluster("main", "ceph-admin")).await;
-    let mut spec = pool("mail", "main", &data, &index);
+    let mut spec = support::pool_json("mail", "main", &data, &index);
     support::apply_json(&client, &ns, spec.clone()).await;
 
     // First convergence, then a mail-like object the kills must never remove.

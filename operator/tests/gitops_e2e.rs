@@ -8,16 +8,10 @@ mod support;
 use std::time::Duration;
 
 use kube::Api;
-use kube::api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
-use serde_json::json;
+use kube::api::{DynamicObject, Patch, PatchParams};
 use support::{Operator, wait_condition};
 
 const GITOPS: &str = "argocd-controller";
-
-fn api(client: &kube::Client, ns: &str, kind: &str) -> Api<DynamicObject> {
-    let gvk = GroupVersionKind::gvk("mail.rbox.io", "v1alpha1", kind);
-    Api::namespaced_with(client.clone(), ns, &ApiResource::from_gvk(&gvk))
-}
 
 /// Apply as the GitOps tool would: its own field manager, no force.
 async fn sync(api: &Api<DynamicObject>, obj: &serde_json::Value) -> DynamicObject {
@@ -64,28 +58,16 @@ fn operator_owned_main_fields(obj: &DynamicObject) -> Vec<String> {
 async fn operator_and_gitops_own_disjoint_fields() {
     let client = support::admin_client().await;
     let ns = support::unique("rbox-gitops");
-    let (data, index) = (format!("{ns}-data"), format!("{ns}-index"));
     support::create_namespace(&client, &ns).await;
     let keyring = std::fs::read_to_string(support::env("RBOX_E2E_CEPH_KEYRING")).unwrap();
-    support::ceph_secret(
-        &client,
-        &ns,
-        "ceph-admin",
-        &keyring,
-        &support::env("RBOX_E2E_CEPH_MON_HOST"),
-    )
-    .await;
-    let cluster = json!({
-        "apiVersion": "mail.rbox.io/v1alpha1", "kind": "MailCluster", "metadata": {"name": "main"},
-        "spec": {"ceph": {"external": {"monitorsSecretKey": "mon_host", "keyringSecret": {"name": "ceph-admin"}, "user": "client.admin"}}},
-    });
-    let layout = |n: &str| json!({"name": n, "replicated": {"size": 1, "allowSizeOne": true}, "failureDomain": "osd", "pgNumMin": 8});
-    let pool = json!({
-        "apiVersion": "mail.rbox.io/v1alpha1", "kind": "MailPool", "metadata": {"name": "mail"},
-        "spec": {"clusterRef": {"name": "main"}, "data": layout(&data), "index": layout(&index)},
-    });
-    let clusters = api(&client, &ns, "MailCluster");
-    let pools = api(&client, &ns, "MailPool");
+    let mon_host = support::env("RBOX_E2E_CEPH_MON_HOST");
+    support::ceph_secret(&client, &ns, "ceph-admin", &keyring, &mon_host).await;
+    // Applied below with the GitOps tool's field manager, not the test's own.
+    let cluster = support::cluster_json("main", "ceph-admin");
+    let (data, index) = (format!("{ns}-data"), format!("{ns}-index"));
+    let pool = support::pool_json("mail", "main", &data, &index);
+    let clusters = support::custom_api(&client, &ns, "mailclusters");
+    let pools = support::custom_api(&client, &ns, "mailpools");
     sync(&clusters, &cluster).await;
     sync(&pools, &pool).await;
 
@@ -156,8 +138,6 @@ async fn operator_and_gitops_own_disjoint_fields() {
 
     support::delete_and_wait(&client, &ns, "mailpools", "mail", Duration::from_secs(60)).await;
     drop(op);
-    support::ceph_remove_pool(&data);
-    support::ceph_remove_pool(&index);
-    let _ = support::ceph(&["auth", "del", &format!("client.rbox.{ns}.mail")]).output();
-    support::delete_namespace(&client, &ns).await;
+    let user = format!("client.rbox.{ns}.mail");
+    support::cleanup(&client, &ns, &[&data, &index], &[&user]).await;
 }

@@ -72,16 +72,10 @@ async fn no_secret_in_logs_events_or_status() {
         "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "tls"}, "type": "kubernetes.io/tls",
         "stringData": {"tls.crt": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n", "tls.key": tls_key},
     })).await;
-    support::apply_json(&client, &ns, json!({
-        "apiVersion": "mail.rbox.io/v1alpha1", "kind": "MailCluster", "metadata": {"name": "main"},
-        "spec": {"ceph": {"external": {"monitorsSecretKey": "mon_host", "keyringSecret": {"name": "ceph-admin"}, "user": "client.admin"}},
-                 "health": {"canaryIntervalSeconds": 10}},
-    })).await;
-    let layout = |n: &str| json!({"name": n, "replicated": {"size": 1, "allowSizeOne": true}, "failureDomain": "osd", "pgNumMin": 8});
-    let mut pool = json!({
-        "apiVersion": "mail.rbox.io/v1alpha1", "kind": "MailPool", "metadata": {"name": "mail"},
-        "spec": {"clusterRef": {"name": "main"}, "data": layout(&data), "index": layout(&index)},
-    });
+    let mut cluster = support::cluster_json("main", "ceph-admin");
+    cluster["spec"]["health"] = json!({"canaryIntervalSeconds": 10});
+    support::apply_json(&client, &ns, cluster).await;
+    let mut pool = support::pool_json("mail", "main", &data, &index);
     support::apply_json(&client, &ns, pool.clone()).await;
     support::apply_json(&client, &ns, json!({
         "apiVersion": "mail.rbox.io/v1alpha1", "kind": "DovecotFleet", "metadata": {"name": "imap"},

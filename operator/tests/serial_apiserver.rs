@@ -5,9 +5,8 @@
 
 mod support;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use serde_json::json;
 use support::{Operator, wait_condition};
 
 #[tokio::test]
@@ -15,22 +14,9 @@ use support::{Operator, wait_condition};
 async fn serial_apiserver_restart_resumes_watches() {
     let client = support::admin_client().await;
     let ns = support::unique("rbox-apirestart");
-    let (data, index) = (format!("{ns}-data"), format!("{ns}-index"));
-    support::create_namespace(&client, &ns).await;
-    let keyring = std::fs::read_to_string(support::env("RBOX_E2E_CEPH_KEYRING")).unwrap();
-    support::ceph_secret(
-        &client,
-        &ns,
-        "ceph-admin",
-        &keyring,
-        &support::env("RBOX_E2E_CEPH_MON_HOST"),
-    )
-    .await;
-    support::apply_json(&client, &ns, json!({
-        "apiVersion": "mail.rbox.io/v1alpha1", "kind": "MailCluster", "metadata": {"name": "main"},
-        "spec": {"ceph": {"external": {"monitorsSecretKey": "mon_host", "keyringSecret": {"name": "ceph-admin"}, "user": "client.admin"}}},
-    })).await;
+    let (data, index) = support::main_cluster(&client, &ns).await;
     let mut op = Operator::start(&ns).await;
+    let minute = Duration::from_secs(120);
     wait_condition(
         &client,
         &ns,
@@ -38,27 +24,24 @@ async fn serial_apiserver_restart_resumes_watches() {
         "main",
         "Ready",
         "True",
-        Duration::from_secs(120),
+        minute,
     )
     .await;
 
-    let kube_dir = std::path::Path::new(&support::env("RBOX_E2E_KUBECONFIG"))
-        .parent()
-        .unwrap()
-        .to_path_buf();
+    let kubeconfig = support::env("RBOX_E2E_KUBECONFIG");
+    let kube_dir = std::path::Path::new(&kubeconfig).parent().unwrap();
     support::run(
         std::process::Command::new(support::repo_root().join("e2e/kube-local"))
             .arg("restart-apiserver")
-            .arg(&kube_dir),
+            .arg(kube_dir),
     );
+    let restarted = Instant::now();
 
     // A new object after the restart is seen through the resumed watch.
-    let layout = |n: &str| json!({"name": n, "replicated": {"size": 1, "allowSizeOne": true}, "failureDomain": "osd", "pgNumMin": 8});
     let client = support::admin_client().await;
-    support::apply_json(&client, &ns, json!({
-        "apiVersion": "mail.rbox.io/v1alpha1", "kind": "MailPool", "metadata": {"name": "mail"},
-        "spec": {"clusterRef": {"name": "main"}, "data": layout(&data), "index": layout(&index)},
-    })).await;
+    let pool = support::pool_json("mail", "main", &data, &index);
+    support::apply_json(&client, &ns, pool).await;
+    let long = Duration::from_secs(180);
     wait_condition(
         &client,
         &ns,
@@ -66,9 +49,13 @@ async fn serial_apiserver_restart_resumes_watches() {
         "mail",
         "PoolsReady",
         "True",
-        Duration::from_secs(180),
+        long,
     )
     .await;
+    eprintln!(
+        "a MailPool created after the API server restart was PoolsReady {:?} later",
+        restarted.elapsed()
+    );
     assert!(support::ceph_pool_exists(&data) && support::ceph_pool_exists(&index));
     assert!(
         op.alive(),
@@ -78,8 +65,6 @@ async fn serial_apiserver_restart_resumes_watches() {
 
     support::delete_and_wait(&client, &ns, "mailpools", "mail", Duration::from_secs(60)).await;
     op.kill();
-    support::ceph_remove_pool(&data);
-    support::ceph_remove_pool(&index);
-    let _ = support::ceph(&["auth", "del", &format!("client.rbox.{ns}.mail")]).output();
-    support::delete_namespace(&client, &ns).await;
+    let user = format!("client.rbox.{ns}.mail");
+    support::cleanup(&client, &ns, &[&data, &index], &[&user]).await;
 }

@@ -527,15 +527,7 @@ pub async fn get_json(
     plural: &str,
     name: &str,
 ) -> Option<serde_json::Value> {
-    let kind = match plural {
-        "mailclusters" => "MailCluster",
-        "mailpools" => "MailPool",
-        "dovecotfleets" => "DovecotFleet",
-        other => panic!("unknown plural {other}"),
-    };
-    let gvk = kube::api::GroupVersionKind::gvk("mail.rbox.io", "v1alpha1", kind);
-    let ar = kube::api::ApiResource::from_gvk(&gvk);
-    let api: Api<kube::api::DynamicObject> = Api::namespaced_with(client.clone(), namespace, &ar);
+    let api = custom_api(client, namespace, plural);
     api.get_opt(name)
         .await
         .ok()
@@ -588,15 +580,7 @@ pub async fn delete_and_wait(
     name: &str,
     timeout: Duration,
 ) {
-    let kind = match plural {
-        "mailclusters" => "MailCluster",
-        "mailpools" => "MailPool",
-        "dovecotfleets" => "DovecotFleet",
-        other => panic!("unknown plural {other}"),
-    };
-    let gvk = kube::api::GroupVersionKind::gvk("mail.rbox.io", "v1alpha1", kind);
-    let ar = kube::api::ApiResource::from_gvk(&gvk);
-    let api: Api<kube::api::DynamicObject> = Api::namespaced_with(client.clone(), namespace, &ar);
+    let api = custom_api(client, namespace, plural);
     let _ = api.delete(name, &DeleteParams::default()).await;
     wait_for(
         timeout,
@@ -623,15 +607,7 @@ pub fn yaml_documents(path: &Path) -> Vec<serde_json::Value> {
 /// Delete a custom object and drop its finalizers (cleanup of objects whose operator-side
 /// cleanup cannot succeed by design, e.g. Ceph credentials without the caps to clean up).
 pub async fn force_delete(client: &Client, namespace: &str, plural: &str, name: &str) {
-    let kind = match plural {
-        "mailclusters" => "MailCluster",
-        "mailpools" => "MailPool",
-        "dovecotfleets" => "DovecotFleet",
-        other => panic!("unknown plural {other}"),
-    };
-    let gvk = kube::api::GroupVersionKind::gvk("mail.rbox.io", "v1alpha1", kind);
-    let ar = kube::api::ApiResource::from_gvk(&gvk);
-    let api: Api<kube::api::DynamicObject> = Api::namespaced_with(client.clone(), namespace, &ar);
+    let api = custom_api(client, namespace, plural);
     let _ = api.delete(name, &DeleteParams::default()).await;
     let _ = api
         .patch(
@@ -640,4 +616,64 @@ pub async fn force_delete(client: &Client, namespace: &str, plural: &str, name: 
             &Patch::Merge(json!({"metadata": {"finalizers": null}})),
         )
         .await;
+}
+
+/// A dynamic `Api` of one of the three kinds, by plural name.
+pub fn custom_api(client: &Client, namespace: &str, plural: &str) -> Api<kube::api::DynamicObject> {
+    let kind = match plural {
+        "mailclusters" => "MailCluster",
+        "mailpools" => "MailPool",
+        "dovecotfleets" => "DovecotFleet",
+        other => panic!("unknown plural {other}"),
+    };
+    let gvk = kube::api::GroupVersionKind::gvk("mail.rbox.io", "v1alpha1", kind);
+    let ar = kube::api::ApiResource::from_gvk(&gvk);
+    Api::namespaced_with(client.clone(), namespace, &ar)
+}
+
+/// A MailCluster in external mode reading keyring and monitors from Secret `secret`.
+pub fn cluster_json(name: &str, secret: &str) -> serde_json::Value {
+    json!({
+        "apiVersion": "mail.rbox.io/v1alpha1", "kind": "MailCluster", "metadata": {"name": name},
+        "spec": {"ceph": {"external": {"monitorsSecretKey": "mon_host", "keyringSecret": {"name": secret}, "user": "client.admin"}}},
+    })
+}
+
+/// A MailPool with two one-copy pools on the OSD failure domain (the micro Ceph has one OSD).
+pub fn pool_json(name: &str, cluster: &str, data: &str, index: &str) -> serde_json::Value {
+    let layout = |n: &str| json!({"name": n, "replicated": {"size": 1, "allowSizeOne": true}, "failureDomain": "osd", "pgNumMin": 8});
+    json!({
+        "apiVersion": "mail.rbox.io/v1alpha1", "kind": "MailPool", "metadata": {"name": name},
+        "spec": {"clusterRef": {"name": cluster}, "data": layout(data), "index": layout(index)},
+    })
+}
+
+/// The usual start of a test on the shared Ceph: its namespace, the `ceph-admin` Secret of
+/// the environment's cluster, and a MailCluster `main` that uses it. Returns the data and
+/// index pool names reserved for the test (`<ns>-data`, `<ns>-index`).
+pub async fn main_cluster(client: &Client, ns: &str) -> (String, String) {
+    create_namespace(client, ns).await;
+    let keyring = std::fs::read_to_string(env("RBOX_E2E_CEPH_KEYRING")).expect("admin keyring");
+    ceph_secret(
+        client,
+        ns,
+        "ceph-admin",
+        &keyring,
+        &env("RBOX_E2E_CEPH_MON_HOST"),
+    )
+    .await;
+    apply_json(client, ns, cluster_json("main", "ceph-admin")).await;
+    (format!("{ns}-data"), format!("{ns}-index"))
+}
+
+/// Remove what a MailPool of the test left in Ceph (its pools, Retain keeps them; its
+/// Dovecot user) and the namespace.
+pub async fn cleanup(client: &Client, ns: &str, pools: &[&str], users: &[&str]) {
+    for p in pools {
+        ceph_remove_pool(p);
+    }
+    for u in users {
+        let _ = ceph(&["auth", "del", u]).output();
+    }
+    delete_namespace(client, ns).await;
 }
