@@ -278,7 +278,6 @@ fn status_diff(
 fn memory(prev: Option<&PoolStatus>, name: &str) -> PoolMemory {
     match prev.filter(|p| p.name == name) {
         Some(p) => PoolMemory {
-            adopted: Some(p.adopted),
             managed_parameters: p.managed_parameters.clone(),
         },
         None => PoolMemory::default(),
@@ -296,8 +295,8 @@ pub async fn converge<M: MonClient>(
     backend: Arc<dyn Backend>,
     run_canary: bool,
 ) -> Result<status::Applied, Error> {
-    let data = build::desired_pool(&mp.spec.data)?;
-    let index = build::desired_pool(&mp.spec.index)?;
+    let data = build::desired_pool(&mp.spec.data, mp.uid())?;
+    let index = build::desired_pool(&mp.spec.index, mp.uid())?;
     let prev = mp.status.as_ref();
     let records = ceph_apply::ensure_pools(
         admin,
