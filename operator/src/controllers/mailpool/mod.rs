@@ -173,9 +173,17 @@ fn error_policy(obj: Arc<DeserializeGuard<MailPool>>, _err: &Error, ctx: Arc<Poo
     retry(&ctx.base, &key)
 }
 
-async fn reconcile_pool(mp: &MailPool, ctx: &PoolCtx) -> Result<Action, Error> {
-    let ns = mp.namespace().unwrap_or_default();
+async fn reconcile_pool(cached: &MailPool, ctx: &PoolCtx) -> Result<Action, Error> {
+    let ns = cached.namespace().unwrap_or_default();
     let api: Api<MailPool> = Api::namespaced(ctx.base.client.clone(), &ns);
+    // The watch cache can lag behind our own last status write (a reconcile triggered by the
+    // Secret we just applied sees the old status). Decisions that depend on the status (which
+    // key rotation was answered, which parameters we set and what they were before) must see
+    // the latest one: one GET per reconcile.
+    let Some(fresh) = with_timeout(api.get_opt(&cached.name_any())).await? else {
+        return Ok(Action::await_change());
+    };
+    let mp = &fresh;
     if mp.metadata.deletion_timestamp.is_some() {
         return delete::finalize(mp, ctx, &api).await;
     }
