@@ -15,7 +15,9 @@ RUN cargo build --release --locked -p rbox-operator -p rbox-core --bins \
  && (install -D target/release/rbox /out/rbox 2>/dev/null || true)
 
 FROM debian:bookworm-slim
-RUN apt-get update && apt-get install -y --no-install-recommends librados2 ca-certificates \
+# dovecot-core provides doveconf: every generated dovecot.conf is checked with Dovecot's own
+# parser before it reaches a fleet (docs/dovecot.md). Nothing of Dovecot runs here.
+RUN apt-get update && apt-get install -y --no-install-recommends librados2 ca-certificates dovecot-core \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd -g 65532 rbox && useradd -u 65532 -g 65532 -M -s /usr/sbin/nologin rbox
 COPY --from=build /out/ /usr/local/bin/

@@ -8,7 +8,7 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::Event;
 use kube::Api;
 use serde_json::json;
-use support::{Operator, wait_condition};
+use support::Operator;
 
 fn cluster(name: &str, secret: &str) -> serde_json::Value {
     json!({

@@ -116,13 +116,17 @@ async fn ceph_mon_and_osd_faults_degrade_and_recover() {
         &ns,
         "mailclusters",
         "faulty",
-        "Degraded",
-        "True",
+        "CephConnected",
+        "False",
         limit,
     )
     .await;
-    eprintln!("mon down -> Degraded after {:?}", t0.elapsed());
-    let (_, reason, message) = support::condition(&degraded, "Degraded").unwrap();
+    eprintln!("mon down -> CephConnected=False after {:?}", t0.elapsed());
+    let (status, reason, message) = support::condition(&degraded, "Degraded").expect("Degraded");
+    assert_eq!(
+        status, "True",
+        "a cluster without monitors is not Degraded ({reason}: {message})"
+    );
     assert!(
         !message.is_empty(),
         "Degraded without a message (reason {reason})"
@@ -367,7 +371,7 @@ async fn sigkill_twenty_times_converges() {
         })
         .collect();
     assert_eq!(owned.len(), 1, "keyring Secrets owned by the MailPool");
-    let key_in_ceph = support::ceph_json(&["auth", "get", &users[0]]);
+    let key_in_ceph = support::ceph_json(&["auth", "get", users[0]]);
     let key_in_ceph = key_in_ceph[0]["key"].as_str().unwrap().to_string();
     let data_map = owned[0].data.clone().unwrap_or_default();
     let secret_text: String = data_map
@@ -413,7 +417,7 @@ async fn sigkill_twenty_times_converges() {
     drop(op);
     support::ceph_remove_pool(&data);
     support::ceph_remove_pool(&index);
-    let _ = support::ceph(&["auth", "del", &users[0]]).output();
+    let _ = support::ceph(&["auth", "del", users[0]]).output();
     let _ = std::fs::remove_file(sentinel);
     support::delete_namespace(&client, &ns).await;
 }

@@ -6,6 +6,7 @@
 pub mod ceph_errors;
 pub mod cluster_conn;
 pub mod connections;
+pub mod dovecotfleet;
 pub mod instrument;
 pub mod mailcluster;
 pub mod mailpool;
@@ -71,5 +72,6 @@ pub async fn run_all(ctx: Context, token: CancellationToken) {
     futures::join!(
         mailcluster::run(ctx.clone(), token.clone()),
         mailpool::run(ctx.clone(), token.clone()),
+        dovecotfleet::run(ctx.clone(), token.clone()),
     );
 }

@@ -74,6 +74,41 @@ where
     Ok(true)
 }
 
+/// Annotation holding the hash of what the operator last applied to an object.
+pub const APPLIED_HASH_ANNOTATION: &str = "mail.rbox.io/applied-hash";
+
+/// Server-side apply `obj` unless the object already carries the hash of exactly this desired
+/// state (one GET instead of a PATCH): an unchanged object reconciles with zero writes.
+/// Returns the object as the API server has it.
+pub async fn apply_if_changed<K>(api: &Api<K>, mut obj: K) -> Result<K, ApplyError>
+where
+    K: Resource + Clone + Debug + Serialize + DeserializeOwned,
+{
+    use sha2::Digest;
+    let name = obj.meta().name.clone().ok_or(ApplyError::NoName)?;
+    let bytes = serde_json::to_vec(&obj).unwrap_or_default();
+    let hash: String = sha2::Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    obj.meta_mut()
+        .annotations
+        .get_or_insert_with(Default::default)
+        .insert(APPLIED_HASH_ANNOTATION.to_string(), hash.clone());
+    if let Some(existing) = with_timeout(api.get_opt(&name)).await?
+        && existing.meta().deletion_timestamp.is_none()
+        && existing
+            .meta()
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(APPLIED_HASH_ANNOTATION))
+            == Some(&hash)
+    {
+        return Ok(existing);
+    }
+    apply(api, &obj).await
+}
+
 /// The JSON merge patch (RFC 7386) that turns `from` into `to`: changed values, and null for
 /// every key `to` no longer has.
 pub fn merge_patch(from: &serde_json::Value, to: &serde_json::Value) -> serde_json::Value {

@@ -34,7 +34,7 @@ fn parse_flags(v: &[String]) -> CliResult<MailFlags> {
 
 /// `K V K V …` → pairs of metadata keys and values.
 pub fn parse_pairs(v: &[String]) -> CliResult<Vec<(MetadataKey, String)>> {
-    if v.len() % 2 != 0 {
+    if !v.len().is_multiple_of(2) {
         return Err(CliError::Usage(format!(
             "attributes come in pairs `K V`; {:?} has no value",
             v.last().map(String::as_str).unwrap_or_default()

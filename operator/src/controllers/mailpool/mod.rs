@@ -215,6 +215,7 @@ async fn reconcile_pool(cached: &MailPool, ctx: &PoolCtx) -> Result<Action, Erro
                 mp.metadata.generation,
                 e.reason(),
                 &e.to_string(),
+                e.is_connection_fault(),
                 now(),
             );
             if patch_status_if_changed(&api, &mp.name_any(), mp.status.as_ref(), &st).await? {

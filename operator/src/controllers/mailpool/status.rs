@@ -270,18 +270,30 @@ pub fn build(
 }
 
 /// The apply failed: PoolsReady and Ready are False with the reason; the rest is kept.
+/// A failed reconcile. `storage_down`: the failure was on the path mail takes (monitors or
+/// OSDs unreachable, RADOS calls timing out), so mail cannot be stored either, whatever the
+/// last canary said; the canary itself does not run when the reconcile fails before it.
 pub fn build_failed(
     prev: Option<&MailPoolStatus>,
     generation: Option<i64>,
     reason: &str,
     message: &str,
+    storage_down: bool,
     now: Time,
 ) -> MailPoolStatus {
     let mut st = prev.cloned().unwrap_or_default();
-    let desired = vec![
+    let mut desired = vec![
         Desired::new(POOLS_READY, false, reason, message),
         Desired::new(READY, false, reason, message),
     ];
+    if storage_down {
+        desired.push(Desired::new(
+            STORAGE_HEALTHY,
+            false,
+            "StorageUnreachable",
+            format!("mail cannot be stored: {message}"),
+        ));
+    }
     st.conditions = merge(&st.conditions, &desired, generation, now);
     st.observed_generation = generation;
     st.phase = Some(match reason {
@@ -469,9 +481,27 @@ mod tests {
             Some(2),
             "IncompatiblePool",
             "pool d cannot be adopted: it is erasure-coded",
+            false,
             t("2026-01-01T00:01:00Z"),
         );
         assert_eq!(f.phase, Some(PoolPhase::Failed));
+        // A layout problem says nothing about whether mail can be stored.
+        assert!(is_true(&f.conditions, STORAGE_HEALTHY));
+        let down = build_failed(
+            Some(&a),
+            Some(2),
+            "RboxError",
+            "timed out: read d//rbox_cfg",
+            true,
+            t("2026-01-01T00:01:00Z"),
+        );
+        let storage = down
+            .conditions
+            .iter()
+            .find(|c| c.type_ == STORAGE_HEALTHY)
+            .expect("StorageHealthy");
+        assert_eq!(storage.status, "False");
+        assert!(storage.message.contains("timed out"));
         assert!(!is_ready(Some(&f)));
         assert_eq!(f.data_pool, a.data_pool);
         let b = build_deleting(
