@@ -20,6 +20,7 @@ fn desired(name: &str, quota: u64) -> DesiredPool {
     DesiredPool {
         quota_max_bytes: quota,
         pg_num_min: Some(8),
+        owner: Some("bench".into()),
         ..DesiredPool::replicated(name, 1, "osd")
     }
 }
