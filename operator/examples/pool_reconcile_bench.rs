@@ -5,7 +5,7 @@
 //!   cargo run -p rbox-operator --example pool_reconcile_bench -- CEPH_CONF REPS
 //!
 //! Per repetition, on a fresh pool: `create` (read state, create rule/pool, size,
-//! application, quota, pg_num_min, cephx user), `steady` (read state, plan: nothing to do),
+//! application and its owner, quota, pg_num_min, cephx user), `steady` (read state, plan: nothing to do),
 //! `adjust` (read state, change the quota). Prints one line per step: `step seconds`.
 
 use std::collections::BTreeMap;
