@@ -2,13 +2,14 @@
 # rbox-core benchmarks, side by side with `rados bench` on the same cluster, in one run.
 #
 #   1. Throughput: `rados bench write`/`seq` vs `rbox bench save`/`read`, 4 KiB and 64 KiB,
-#      16 in flight, fresh pools with identical settings for every run; each pair is run
-#      ROUNDS times, alternating which tool goes first.
+#      16 in flight, fresh pools with identical settings for every run; plus rbox save with
+#      the index written behind, and cost breakdowns (body alone, body + xattrs). Each set
+#      is run ROUNDS times, alternating which tool goes first; the median ratio is reported.
 #   2. Listing one user's 1,000 mails with 0 and then >= OTHERS other objects in the mail
 #      pool: rbox-core's index listing vs a librmb-style namespace scan (list + stat/xattrs).
 #
 # Usage: rbox-core/bench/run.sh            (environment: see below)
-#   SECONDS_PER_RUN=20 ROUNDS=2 OTHERS=200000 SIZES="4096 65536" OUT=/tmp/rbox-bench.md
+#   SECONDS_PER_RUN=10 ROUNDS=3 OTHERS=200000 SIZES="4096 65536" OUT=/tmp/rbox-bench.md
 #   CEPH_CONF / CEPH_KEYRING (default: RBOX_E2E_CEPH_CONF / RBOX_E2E_CEPH_KEYRING from
 #   `source "$(e2e/env path)"`), RBOX (default: a release build, built if missing).
 # Prints a Markdown report on stdout and writes it to $OUT. Pools are named rbox-bench-*
@@ -17,8 +18,8 @@ set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
-SECONDS_PER_RUN="${SECONDS_PER_RUN:-20}"
-ROUNDS="${ROUNDS:-2}"
+SECONDS_PER_RUN="${SECONDS_PER_RUN:-10}"
+ROUNDS="${ROUNDS:-3}"
 OTHERS="${OTHERS:-200000}"
 SIZES="${SIZES:-4096 65536}"
 THREADS="${THREADS:-16}"
@@ -68,55 +69,72 @@ say "Load average (1/5/15 min) at start: $(load)."
 say ""
 say "### Throughput: rbox bench vs rados bench (${SECONDS_PER_RUN} s per run, ${THREADS} in flight, ${ROUNDS} rounds)"
 say ""
-say "| size | round | rados write ops/s | rbox save ops/s | save/write | rados seq ops/s | rbox read ops/s | read/seq | rbox save p50/p99 ms | rados write avg ms | load |"
-say "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+say "Every run gets fresh pools (8 PGs, size 1, like every pool here). rbox save = a real save"
+say "(UID from the index, body + 8 xattrs in one op, index record);"
+say "save (write-behind) = the same with the index record group-committed in the background (flushed before the clock stops);"
+say "body = rbox-core writing the body alone (no xattrs, no index); body+xattrs = one op with body and the 8 xattrs, no index."
+say ""
+say "| size | round | rados write | rbox body | rbox body+xattrs | rbox save | **save/write** | rbox save (write-behind) | **wb/write** | rados seq | rbox read | **read/seq** | save p50/p99 ms | rados write avg ms | load before → after |"
+say "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
 
-declare -A sum_w sum_s sum_q sum_r
-run_rados() { # size -> "write_ops seq_ops write_avg_ms"
-  local size=$1 p="rbox-bench-rados-$tag-$size-$2"
+# One run on fresh pools; prints the JSON of the tool.
+rados_pair() { # size round -> "write_ops seq_ops write_avg_ms"
+  local p="rbox-bench-rados-$tag-$1-$2" w q
   mkpool "$p"
-  local w q
-  w=$(rados "${keyring_args[@]}" -p "$p" bench "$SECONDS_PER_RUN" write -b "$size" -t "$THREADS" --no-cleanup --format json 2>/dev/null | tail -1)
+  w=$(rados "${keyring_args[@]}" -p "$p" bench "$SECONDS_PER_RUN" write -b "$1" -t "$THREADS" --no-cleanup --format json 2>/dev/null | tail -1)
   q=$(rados "${keyring_args[@]}" -p "$p" bench "$SECONDS_PER_RUN" seq -t "$THREADS" --format json 2>/dev/null | tail -1)
   rmpool "$p"
   echo "$(echo "$w" | num '(.total_writes_made|tonumber)/(.total_time_run|tonumber)') \
 $(echo "$q" | num '(.total_reads_made|tonumber)/(.total_time_run|tonumber)') \
 $(echo "$w" | num '(.average_latency|tonumber)*1000')"
 }
-run_rbox() { # size -> "save_ops read_ops p50 p99"
-  local size=$1 m="rbox-bench-mail-$tag-$size-$2" i="rbox-bench-index-$tag-$size-$2"
+rbox_save() { # size round variant [extra args] -> JSON of bench save (and bench read for "full")
+  local size=$1 round=$2 variant=$3; shift 3
+  local m="rbox-bench-mail-$tag-$size-$round-$variant" i="rbox-bench-index-$tag-$size-$round-$variant" s r
   mkpool "$m"; mkpool "$i"
-  local s r
-  s=$(rbox -p "$m" --index-pool "$i" -N bench bench save -b "$size" -t "$THREADS" --seconds "$SECONDS_PER_RUN" --keep --json)
-  r=$(rbox -p "$m" --index-pool "$i" -N bench bench read -b "$size" -t "$THREADS" --seconds "$SECONDS_PER_RUN" --json)
+  s=$(rbox -p "$m" --index-pool "$i" -N bench bench save -b "$size" -t "$THREADS" --seconds "$SECONDS_PER_RUN" --keep --json "$@")
+  if [ "$variant" = full ]; then
+    r=$(rbox -p "$m" --index-pool "$i" -N bench bench read -b "$size" -t "$THREADS" --seconds "$SECONDS_PER_RUN" --json)
+    echo "$(echo "$s" | num .ops_per_sec) $(echo "$r" | num .ops_per_sec) $(echo "$s" | num .latency_ms.p50) $(echo "$s" | num .latency_ms.p99)"
+  else
+    echo "$s" | num .ops_per_sec
+  fi
   rmpool "$m"; rmpool "$i"
-  echo "$(echo "$s" | num .ops_per_sec) $(echo "$r" | num .ops_per_sec) $(echo "$s" | num .latency_ms.p50) $(echo "$s" | num .latency_ms.p99)"
 }
 
+declare -A ratios_s ratios_w ratios_r
 for size in $SIZES; do
-  sum_w[$size]=0; sum_s[$size]=0; sum_q[$size]=0; sum_r[$size]=0
+  ratios_s[$size]=""; ratios_w[$size]=""; ratios_r[$size]=""
   for round in $(seq 1 "$ROUNDS"); do
     l0=$(load)
     if [ $((round % 2)) -eq 1 ]; then
-      read -r w q wl < <(run_rados "$size" "$round"); read -r s r p50 p99 < <(run_rbox "$size" "$round")
+      read -r w q wl < <(rados_pair "$size" "$round")
+      read -r s r p50 p99 < <(rbox_save "$size" "$round" full)
+      wb=$(rbox_save "$size" "$round" wb --write-behind)
+      xa=$(rbox_save "$size" "$round" xattrs --layers xattrs)
+      bo=$(rbox_save "$size" "$round" body --layers body)
     else
-      read -r s r p50 p99 < <(run_rbox "$size" "$round"); read -r w q wl < <(run_rados "$size" "$round")
+      bo=$(rbox_save "$size" "$round" body --layers body)
+      xa=$(rbox_save "$size" "$round" xattrs --layers xattrs)
+      wb=$(rbox_save "$size" "$round" wb --write-behind)
+      read -r s r p50 p99 < <(rbox_save "$size" "$round" full)
+      read -r w q wl < <(rados_pair "$size" "$round")
     fi
-    sum_w[$size]=$(echo "${sum_w[$size]} + $w" | bc -l); sum_s[$size]=$(echo "${sum_s[$size]} + $s" | bc -l)
-    sum_q[$size]=$(echo "${sum_q[$size]} + $q" | bc -l); sum_r[$size]=$(echo "${sum_r[$size]} + $r" | bc -l)
-    say "$(printf '| %s | %d | %.0f | %.0f | **%.2f×** | %.0f | %.0f | **%.2f×** | %.1f / %.1f | %.1f | %s → %s |' \
-      "$size" "$round" "$w" "$s" "$(echo "$s / $w" | bc -l)" "$q" "$r" "$(echo "$r / $q" | bc -l)" "$p50" "$p99" "$wl" "$l0" "$(load)")"
+    rs=$(echo "$s / $w" | bc -l); rw=$(echo "$wb / $w" | bc -l); rr=$(echo "$r / $q" | bc -l)
+    ratios_s[$size]+="$rs "; ratios_w[$size]+="$rw "; ratios_r[$size]+="$rr "
+    say "$(printf '| %s | %d | %.0f | %.0f | %.0f | %.0f | **%.2f×** | %.0f | **%.2f×** | %.0f | %.0f | **%.2f×** | %.1f / %.1f | %.1f | %s → %s |' \
+      "$size" "$round" "$w" "$bo" "$xa" "$s" "$rs" "$wb" "$rw" "$q" "$r" "$rr" "$p50" "$p99" "$wl" "$l0" "$(load)")"
   done
 done
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 say ""
-say "| size | mean rados write | mean rbox save | **save ratio** | mean rados seq | mean rbox read | **read ratio** |"
-say "|---:|---:|---:|---:|---:|---:|---:|"
+say "Median ratio over the rounds (ops/s of rbox-core ÷ ops/s of rados bench; target ≥ 0.90 for save and read):"
+say ""
+say "| size | save / rados write | save (write-behind) / rados write | read / rados seq |"
+say "|---:|---:|---:|---:|"
 for size in $SIZES; do
-  say "$(printf '| %s | %.0f | %.0f | **%.2f×** | %.0f | %.0f | **%.2f×** |' "$size" \
-    "$(echo "${sum_w[$size]} / $ROUNDS" | bc -l)" "$(echo "${sum_s[$size]} / $ROUNDS" | bc -l)" \
-    "$(echo "${sum_s[$size]} / ${sum_w[$size]}" | bc -l)" \
-    "$(echo "${sum_q[$size]} / $ROUNDS" | bc -l)" "$(echo "${sum_r[$size]} / $ROUNDS" | bc -l)" \
-    "$(echo "${sum_r[$size]} / ${sum_q[$size]}" | bc -l)")"
+  say "$(printf '| %s | **%.2f×** | **%.2f×** | **%.2f×** |' "$size" \
+    "$(echo "${ratios_s[$size]}" | median)" "$(echo "${ratios_w[$size]}" | median)" "$(echo "${ratios_r[$size]}" | median)")"
 done
 
 # --- Listing one user's mails while the pool fills up -------------------------------

@@ -347,6 +347,23 @@ async fn scenario(cluster: Cluster, mail: String, index: String) {
     // With user mapping on, an unknown user has no namespace (not found), and a user name
     // that cannot be a namespace is a usage error.
     assert_eq!(rbox.code(&["-u", "nobody", "ls"]), 5);
+    assert_eq!(rbox.code(&["user", "show", "carol"]), 5);
+    let carol = rbox.json(&["user", "create", "carol", "--to", ns]);
+    assert_eq!(carol["namespace"], ns);
+    assert_eq!(
+        rbox.json(&["-u", "carol", "ls"])["count"],
+        1,
+        "carol's mail is alice_u's"
+    );
+    assert_eq!(rbox.code(&["user", "rename", "carol", "dave"]), 0);
+    assert_eq!(rbox.json(&["user", "show", "dave"])["namespace"], ns);
+    assert_eq!(rbox.code(&["-u", "carol", "ls"]), 5);
+    assert_eq!(rbox.code(&["user", "delete", "dave"]), 4);
+    assert_eq!(
+        rbox.code(&["user", "delete", "dave", "--yes-i-really-mean-it"]),
+        0
+    );
+    assert_eq!(rbox.json(&["-N", ns, "ls"])["count"], 1, "the mail stays");
     assert_eq!(rbox.code(&["-u", "bad\u{1}user", "ls"]), 2);
     assert_eq!(rbox.code(&["-N", ns, "ls", "U<abc"]), 2);
 

@@ -109,4 +109,9 @@ fn usage_errors_exit_2_and_help_exits_0() {
     ]);
     assert_eq!(q.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&q.stderr).contains("decimal number"));
+    // So is a namespace or user name that cannot exist.
+    for target in [["-N", ""], ["-u", " alice"], ["-u", "a\u{7}b"]] {
+        let r = run(&[target[0], target[1], "ls", "-c", "/nonexistent/ceph.conf"]);
+        assert_eq!(r.status.code(), Some(2), "{target:?}");
+    }
 }

@@ -1,8 +1,8 @@
 //! Property tests of every parser: arbitrary input never panics, valid values round-trip,
 //! and decoders are canonical (whatever decodes re-encodes to the same bytes).
 //!
-//! Case counts are in the test names; a full run executes 2 × 4096 + 9 × 2048 + 6 × 1024
-//! = 32,768 cases.
+//! Case counts are in the test names; a full run executes 2 × 4096 + 10 × 2048 + 6 × 1024
+//! = 34,816 cases (plus 2 × 1024 of the `rbox` command line in `src/cli/args.rs`).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -129,6 +129,21 @@ fn xattrs() -> impl Strategy<Value = BTreeMap<String, Vec<u8>>> {
     )
 }
 
+/// Whatever decodes as an index value (mail record, mailbox header, mailbox-list record)
+/// re-encodes to the very same bytes.
+fn index_values_are_canonical(v: &[u8]) -> Result<(), TestCaseError> {
+    if let Ok(r) = MailRecord::decode(v) {
+        prop_assert_eq!(&r.encode()[..], v);
+    }
+    if let Ok(h) = MailboxHeader::decode(v) {
+        prop_assert_eq!(&h.encode()[..], v);
+    }
+    if let Ok(m) = MailboxRecord::decode(v) {
+        prop_assert_eq!(&m.encode()[..], v);
+    }
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(cases(4096))]
 
@@ -222,15 +237,7 @@ proptest! {
 
     #[test]
     fn mail_record_decode_never_panics_and_is_canonical_2048_cases(v in proptest::collection::vec(any::<u8>(), 0..120)) {
-        if let Ok(r) = MailRecord::decode(&v) {
-            prop_assert_eq!(&r.encode(), &v);
-        }
-        if let Ok(h) = MailboxHeader::decode(&v) {
-            prop_assert_eq!(&h.encode(), &v);
-        }
-        if let Ok(m) = MailboxRecord::decode(&v) {
-            prop_assert_eq!(&m.encode(), &v);
-        }
+        index_values_are_canonical(&v)?;
     }
 
     #[test]
@@ -242,6 +249,25 @@ proptest! {
         for cut in [0, 1, v.len() / 2, v.len() - 1] {
             prop_assert!(MailRecord::decode(&v[..cut]).is_err());
         }
+    }
+
+    #[test]
+    fn mutated_index_values_never_panic_and_stay_canonical_2048_cases(
+        r in record(), edits in proptest::collection::vec((any::<u16>(), any::<u8>(), 0u8..3), 1..6),
+    ) {
+        // Random bytes rarely get past the version byte; edits of a valid value reach the
+        // length prefixes, enum bytes and UTF-8 checks behind it.
+        let mut v = r.encode();
+        for (pos, byte, kind) in edits {
+            let i = pos as usize % (v.len() + 1);
+            match kind {
+                0 if i < v.len() => v[i] = byte,
+                1 => v.insert(i, byte),
+                _ if i < v.len() => { v.remove(i); }
+                _ => v.push(byte),
+            }
+        }
+        index_values_are_canonical(&v)?;
     }
 
     #[test]

@@ -600,3 +600,25 @@ pub fn yaml_documents(path: &Path) -> Vec<serde_json::Value> {
         .filter(|v| !v.is_null())
         .collect()
 }
+
+/// Delete a custom object and drop its finalizers (cleanup of objects whose operator-side
+/// cleanup cannot succeed by design, e.g. Ceph credentials without the caps to clean up).
+pub async fn force_delete(client: &Client, namespace: &str, plural: &str, name: &str) {
+    let kind = match plural {
+        "mailclusters" => "MailCluster",
+        "mailpools" => "MailPool",
+        "dovecotfleets" => "DovecotFleet",
+        other => panic!("unknown plural {other}"),
+    };
+    let gvk = kube::api::GroupVersionKind::gvk("mail.rbox.io", "v1alpha1", kind);
+    let ar = kube::api::ApiResource::from_gvk(&gvk);
+    let api: Api<kube::api::DynamicObject> = Api::namespaced_with(client.clone(), namespace, &ar);
+    let _ = api.delete(name, &DeleteParams::default()).await;
+    let _ = api
+        .patch(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+        )
+        .await;
+}

@@ -156,6 +156,9 @@ pub enum Command {
     /// Mailboxes of a namespace (from the omap index).
     #[command(subcommand)]
     Mailbox(MailboxCommand),
+    /// User mapping objects (rbox_cfg user_mapping=true): show, create, rename, delete.
+    #[command(subcommand)]
+    User(UserCommand),
     /// Check a namespace's mail objects against its omap index; --repair fixes them.
     Fsck(FsckArgs),
     /// Build the omap index of a namespace written by librmb alone (migration, once).
@@ -305,6 +308,27 @@ pub enum MailboxCommand {
     },
 }
 
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Print the namespace a user maps to.
+    Show { user: String },
+    /// Create a user's mapping object (a fresh GUID namespace, or --namespace).
+    Create {
+        user: String,
+        /// Map to this existing namespace instead of a fresh GUID.
+        #[arg(long = "to", value_name = "NAMESPACE")]
+        to: Option<String>,
+    },
+    /// Rename a user: the mapping moves to the new name, the mail stays (rmb rename).
+    Rename { old: String, new: String },
+    /// Remove a user's mapping object; the mail is not touched (needs --yes-i-really-mean-it).
+    Delete {
+        user: String,
+        #[command(flatten)]
+        confirm: Confirm,
+    },
+}
+
 #[derive(Debug, Args)]
 pub struct FsckArgs {
     /// Fix what was found. Mail bodies are never deleted; removing zero-byte leftovers of
@@ -330,6 +354,13 @@ pub enum BenchMode {
     Cleanup,
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SaveLayers {
+    Full,
+    Xattrs,
+    Body,
+}
+
 #[derive(Debug, Args)]
 pub struct BenchArgs {
     pub mode: BenchMode,
@@ -348,6 +379,10 @@ pub struct BenchArgs {
     /// Mailbox to write to and read from.
     #[arg(long, default_value = "INBOX")]
     pub mailbox: String,
+    /// Spread saves over this many mailboxes (`<mailbox>`, `<mailbox>.1`, …), like
+    /// deliveries to several users; read and list cover all of them.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub mailboxes: u32,
     /// Keep the saved mails (for a later `bench read`/`list`); without -N/-u a fresh
     /// namespace is used and removed afterwards.
     #[arg(long)]
@@ -358,6 +393,11 @@ pub struct BenchArgs {
     /// save: return once the body is written and index in the background (then flush).
     #[arg(long)]
     pub write_behind: bool,
+    /// save: what each operation writes — `full` (a real save: body, xattrs, index), or for
+    /// cost breakdowns `xattrs` (one op: body + the same xattrs, no index) or `body` (a plain
+    /// object write, like `rados bench write`).
+    #[arg(long, value_enum, default_value_t = SaveLayers::Full)]
+    pub layers: SaveLayers,
     #[command(flatten)]
     pub confirm: Confirm,
 }
@@ -467,6 +507,46 @@ mod tests {
             panic!("not delete")
         };
         assert!(d.confirm.yes);
+    }
+
+    use proptest::prelude::Strategy;
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig {
+            failure_persistence: None,
+            ..proptest::prelude::ProptestConfig::with_cases(1024)
+        })]
+
+        /// Any command line parses or is a clean usage error (exit 2), never a panic.
+        #[test]
+        fn arbitrary_command_lines_never_panic_1024_cases(
+            args in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::sample::select(vec![
+                        "ls", "get", "set", "delete", "save", "cfg", "show", "create", "update",
+                        "lspools", "mailbox", "fsck", "index", "canary", "bench", "save", "read",
+                        "list", "-", "-N", "-u", "-p", "--sort", "--repair", "--json", "-b", "-t",
+                        "--yes-i-really-mean-it", "--layers", "--count", "--grace",
+                    ]).prop_map(String::from),
+                    ".{0,12}",
+                ],
+                0..8,
+            )
+        ) {
+            let mut argv = vec!["rbox".to_string()];
+            argv.extend(args);
+            if let Err(e) = Cli::try_parse_from(&argv) {
+                proptest::prop_assert!(matches!(e.exit_code(), 0 | 2), "{e}");
+            }
+        }
+
+        /// Sizes parse to exactly n × unit, and anything else is refused without a panic.
+        #[test]
+        fn sizes_parse_exactly_1024_cases(n in 1u64..(1 << 40), unit in 0usize..3, junk in ".{0,10}") {
+            let (suffix, mult) = [("", 1u64), ("K", 1024), ("m", 1 << 20)][unit];
+            proptest::prop_assert_eq!(parse_size(&format!("{n}{suffix}")), Ok(n * mult));
+            let _ = parse_size(&junk);
+        }
     }
 
     #[test]

@@ -9,11 +9,13 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use super::args::{BenchArgs, BenchMode};
+use super::args::{BenchArgs, BenchMode, SaveLayers};
 use super::error::{CliError, CliResult};
 use super::output::{Table, millis, print, print_json, spinner};
 use crate::StoreError;
-use crate::format::guid::Guid128;
+use crate::backend::{ObjectLocation, WriteOp};
+use crate::format::guid::{Guid128, MailGuid};
+use crate::format::metadata::MailMetadata;
 use crate::store::{Mailspace, SaveRequest, Store};
 
 /// Latency summary of one run.
@@ -63,6 +65,9 @@ impl Summary {
         if s > 0.0 { self.ops as f64 / s } else { 0.0 }
     }
 }
+
+/// Largest `--size` accepted.
+pub const MAX_BENCH_SIZE: u64 = 128 * 1024 * 1024;
 
 /// A mail of exactly `size` bytes: a few headers, then 76-character lines.
 pub fn bench_body(size: u64, n: u64) -> Vec<u8> {
@@ -197,6 +202,60 @@ fn report(
     ))
 }
 
+/// A cost-breakdown write: one op with the body, and with `xattrs` the eight xattrs a save
+/// writes by default (same sizes), but no UID allocation and no index record.
+async fn raw_write(
+    sp: &Mailspace,
+    pool: &str,
+    body: Vec<u8>,
+    xattrs: bool,
+    n: u64,
+) -> Result<(), StoreError> {
+    let oid = Guid128::generate();
+    let mut op = WriteOp::new().create(true);
+    if xattrs {
+        let m = MailMetadata {
+            mailbox_guid: Some(oid),
+            guid: Some(MailGuid::Compact(Guid128::generate())),
+            received: Some(1_704_110_403),
+            physical_size: Some(body.len() as u64),
+            virtual_size: Some(body.len() as u64 + 10),
+            orig_mailbox: Some("INBOX".into()),
+            uid: u32::try_from(n + 1).ok(),
+            version: Some("0.1".into()),
+            ..Default::default()
+        };
+        for (k, v) in m.encode() {
+            op = op.set_xattr(k, v);
+        }
+    }
+    let op = op.write_full(body);
+    let loc = ObjectLocation::new(pool, sp.namespace(), oid.to_hex());
+    Ok(sp.backend().write_op(&loc, op).await?)
+}
+
+/// The mailboxes a run uses: `INBOX`, `INBOX.1`, `INBOX.2`, …
+pub fn mailbox_names(base: &str, n: u32) -> Vec<String> {
+    (0..n.max(1))
+        .map(|i| {
+            if i == 0 {
+                base.to_string()
+            } else {
+                format!("{base}.{i}")
+            }
+        })
+        .collect()
+}
+
+/// Every object id of the run's mailboxes, from the index.
+async fn all_oids(sp: &Mailspace, names: &[String]) -> CliResult<Vec<String>> {
+    let mut oids = Vec::new();
+    for n in names {
+        oids.extend(mailbox_oids(sp, n).await?);
+    }
+    Ok(oids)
+}
+
 /// Every object id of a mailbox, from the index.
 async fn mailbox_oids(sp: &Mailspace, mailbox: &str) -> CliResult<Vec<String>> {
     let guid = sp.mailbox(mailbox).await?.guid;
@@ -219,6 +278,13 @@ pub async fn run(
     json: bool,
     quiet: bool,
 ) -> CliResult<()> {
+    // Bodies are built in memory; nothing larger than a RADOS object can be saved anyway.
+    if a.size > MAX_BENCH_SIZE {
+        return Err(CliError::Usage(format!(
+            "--size {} is larger than {MAX_BENCH_SIZE} bytes (Ceph's default osd_max_object_size)",
+            a.size
+        )));
+    }
     let generated = given.is_none();
     let sp = match given {
         Some(sp) => sp,
@@ -235,15 +301,29 @@ pub async fn run(
     let limit = a.count.unwrap_or(u64::MAX);
     match a.mode {
         BenchMode::Save => {
-            match sp.create_mailbox(&a.mailbox).await {
-                Ok(_) | Err(StoreError::MailboxExists(_)) => {}
-                Err(e) => return Err(e.into()),
+            let names = Arc::new(mailbox_names(&a.mailbox, a.mailboxes));
+            for name in names.iter() {
+                match sp.create_mailbox(name).await {
+                    Ok(_) | Err(StoreError::MailboxExists(_)) => {}
+                    Err(e) => return Err(e.into()),
+                }
             }
-            let (size, mailbox, sp2) = (a.size, a.mailbox.clone(), sp.clone());
+            let (size, sp2) = (a.size, sp.clone());
+            let (layers, pool) = (a.layers, store.config().mail_pool.clone());
             let s = drive(a.concurrency, a.seconds, limit, quiet, "saved", move |n| {
                 let sp = sp2.clone();
-                let req = SaveRequest::new(mailbox.clone(), bench_body(size, n));
-                async move { sp.save(req).await.map(|_| ()) }
+                let body = bench_body(size, n);
+                let pool = pool.clone();
+                let mailbox = names[(n % names.len() as u64) as usize].clone();
+                let req = SaveRequest::new(mailbox, body.clone());
+                async move {
+                    match layers {
+                        SaveLayers::Full => sp.save(req).await.map(|_| ()),
+                        SaveLayers::Xattrs | SaveLayers::Body => {
+                            raw_write(&sp, &pool, body, layers == SaveLayers::Xattrs, n).await
+                        }
+                    }
+                }
             })
             .await;
             // Write-behind: the run is over when every index record is in.
@@ -264,7 +344,7 @@ pub async fn run(
             )
         }
         BenchMode::Read => {
-            let oids = Arc::new(mailbox_oids(&sp, &a.mailbox).await?);
+            let oids = Arc::new(all_oids(&sp, &mailbox_names(&a.mailbox, a.mailboxes)).await?);
             if oids.is_empty() {
                 return Err(CliError::NotFound(format!(
                     "mailbox {} of namespace {ns} is empty: run `rbox bench save --keep -N {ns}` first",
@@ -312,7 +392,9 @@ pub async fn run(
                 listed = if a.scan {
                     sp.scan().await?.len()
                 } else {
-                    mailbox_oids(&sp, &a.mailbox).await?.len()
+                    all_oids(&sp, &mailbox_names(&a.mailbox, a.mailboxes))
+                        .await?
+                        .len()
                 };
                 times.push(t.elapsed());
             }

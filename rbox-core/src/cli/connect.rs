@@ -69,6 +69,21 @@ pub fn target(t: &TargetArgs) -> Option<Target> {
     }
 }
 
+/// Refuse a `-N`/`-u` that can never name a namespace, before connecting. (A user name is
+/// checked again with the real `user_suffix` once rbox_cfg is read.)
+pub fn check_target(t: &TargetArgs) -> CliResult<()> {
+    use crate::format::namespace::{user_key, validate_namespace};
+    match target(t) {
+        Some(Target::Namespace(n)) => {
+            validate_namespace(&n).map_err(|e| CliError::Usage(format!("namespace {n:?}: {e}")))
+        }
+        Some(Target::User(u)) => user_key(&u, "")
+            .map(|_| ())
+            .map_err(|e| CliError::Usage(format!("user {u:?}: {e}"))),
+        None => Ok(()),
+    }
+}
+
 /// The namespace a command works on: `-N` as is, `-u` through the user mapping.
 pub async fn mailspace(store: &Store, t: &TargetArgs) -> CliResult<Mailspace> {
     match target(t) {

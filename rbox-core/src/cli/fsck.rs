@@ -6,7 +6,7 @@ use serde_json::json;
 
 use super::args::FsckArgs;
 use super::error::{CliError, CliResult, exit};
-use super::output::{Table, print, print_json, spinner};
+use super::output::{Table, print, print_json, timer};
 use crate::store::{FindingKind, FsckFinding, FsckOptions, FsckReport, Mailspace};
 
 fn finding_json(f: &FsckFinding) -> serde_json::Value {
@@ -84,7 +84,7 @@ pub async fn fsck(sp: &Mailspace, a: &FsckArgs, json: bool, quiet: bool) -> CliR
         // Zero-byte leftovers are the only objects repair removes: only when confirmed.
         remove_leftovers: a.confirm.yes,
     };
-    let pb = spinner("fsck", quiet);
+    let pb = timer("fsck", quiet);
     let r = sp.fsck(opts).await;
     pb.finish_and_clear();
     let r = r?;
@@ -109,7 +109,7 @@ pub async fn fsck(sp: &Mailspace, a: &FsckArgs, json: bool, quiet: bool) -> CliR
 }
 
 pub async fn index(sp: &Mailspace, json: bool, quiet: bool) -> CliResult<u8> {
-    let pb = spinner("indexing", quiet);
+    let pb = timer("indexing", quiet);
     let r = sp.build_index().await;
     pb.finish_and_clear();
     let r = r?;

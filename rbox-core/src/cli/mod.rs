@@ -13,6 +13,7 @@ mod mail;
 mod mailbox;
 mod misc;
 mod output;
+mod user;
 
 use std::process::ExitCode;
 
@@ -64,6 +65,7 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
     {
         crate::format::query::Query::parse(&a.query).map_err(|e| CliError::Usage(e.to_string()))?;
     }
+    connect::check_target(&cli.target)?;
     let backend = connect::backend(&cli.conn).await?;
     let mut config = connect::store_config(&cli.target);
     match &cli.command {
@@ -92,6 +94,10 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
             misc::canary(&store, sp, json).await?;
             return Ok(exit::OK);
         }
+        Command::User(c) => {
+            user::run(&store, c, json).await?;
+            return Ok(exit::OK);
+        }
         Command::Bench(a) => {
             let sp = match target {
                 Some(_) => Some(connect::mailspace(&store, &cli.target).await?),
@@ -115,7 +121,11 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Mailbox(c) => mailbox::run(&sp, c, json).await?,
         Command::Fsck(a) => return fsck::fsck(&sp, a, json, quiet).await,
         Command::Index => return fsck::index(&sp, json, quiet).await,
-        Command::Lspools | Command::Cfg(_) | Command::Canary | Command::Bench(_) => {}
+        Command::Lspools
+        | Command::Cfg(_)
+        | Command::Canary
+        | Command::Bench(_)
+        | Command::User(_) => {}
     }
     Ok(exit::OK)
 }

@@ -99,12 +99,26 @@ pub fn bar(len: u64, what: &str, quiet: bool) -> ProgressBar {
     pb
 }
 
-/// A spinner for work without a known length (it ticks by itself).
+/// A spinner for work without a known length (it ticks by itself) that counts the items
+/// its caller `inc`s.
 pub fn spinner(what: &str, quiet: bool) -> ProgressBar {
+    spinner_with(what, quiet, true)
+}
+
+/// A spinner that only shows the elapsed time (the work reports no progress).
+pub fn timer(what: &str, quiet: bool) -> ProgressBar {
+    spinner_with(what, quiet, false)
+}
+
+fn spinner_with(what: &str, quiet: bool, counted: bool) -> ProgressBar {
     let pb = ProgressBar::with_draw_target(None, target(quiet));
+    let template = if counted {
+        "{spinner} {msg} {pos} ({elapsed})"
+    } else {
+        "{spinner} {msg} ({elapsed})"
+    };
     pb.set_style(
-        ProgressStyle::with_template("{spinner} {msg} {pos} ({elapsed})")
-            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_spinner()),
     );
     pb.set_message(what.to_string());
     pb.enable_steady_tick(Duration::from_millis(120));

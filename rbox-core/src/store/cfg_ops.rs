@@ -17,12 +17,12 @@ pub async fn read_cfg(
 ) -> Result<Option<RboxConfig>> {
     match backend.read(&loc(pool, object), 0, None).await {
         Ok(r) => Ok(Some(RboxConfig::from_json(&r.data)?)),
-        Err(BackendError::NotFound(what)) => {
+        Err(BackendError::NotFound(_)) => {
             // A missing *pool* is an error the caller must see; a missing object is not.
             if backend.list_pools().await?.iter().any(|p| p == pool) {
                 Ok(None)
             } else {
-                Err(BackendError::NotFound(format!("pool {pool} ({what})")).into())
+                Err(BackendError::NotFound(format!("pool {pool} does not exist")).into())
             }
         }
         Err(e) => Err(e.into()),

@@ -198,6 +198,7 @@ suite!(
     store_cases::scan_and_query,
     store_cases::set_attribute,
     store_cases::write_behind_indexes_after_flush,
+    store_cases::every_xattr_key_is_stored_byte_exact,
 );
 
 #[cfg(test)]

@@ -1094,3 +1094,60 @@ pub async fn write_behind_indexes_after_flush(c: Ctx) {
     }
     assert!(sp.fsck(FsckOptions::check()).await.unwrap().is_clean());
 }
+
+/// Every metadata xattr key, written through the store, is stored byte for byte as librmb
+/// writes it (value + NUL; flags as one mask byte + NUL): `M G I R Z V B U` by save, `A P O F`
+/// by save with a config that enables them, the rest by `set_attribute`.
+pub async fn every_xattr_key_is_stored_byte_exact(c: Ctx) {
+    let cfg = RboxConfig::default()
+        .apply_updates(&["rbox_mail_attributes=MGPORZVBUIFAC"])
+        .unwrap();
+    let store = c.store_with(cfg);
+    let sp = c.space(&store, "u");
+    let mut req = SaveRequest::new("INBOX", OBSERVED_BODY);
+    req.create_mailbox = true;
+    req.received = Some(OBSERVED_R);
+    req.flags = MailFlags::FLAGGED;
+    req.pop3_uidl = Some("uidl-7".into());
+    req.pop3_order = Some(3);
+    req.from_envelope = Some("bounce@example.org".into());
+    let saved = sp.save(req).await.unwrap();
+    let oid = saved.oid.to_hex();
+    for (k, v) in [
+        (MetadataKey::ExtRef, "ref-1"),
+        (MetadataKey::SaveTime, "2017-10-10 12:12:12"),
+        (MetadataKey::PvtFlags, "8"),
+        (MetadataKey::Version, "0.1"),
+    ] {
+        sp.set_attribute(&oid, k, v).await.unwrap();
+    }
+    let x = c
+        .backend
+        .get_xattrs(&c.loc(sp.namespace(), &oid))
+        .await
+        .unwrap();
+    let want: Vec<(&str, Vec<u8>)> = vec![
+        ("A", text("bounce@example.org")),
+        ("B", text("INBOX")),
+        ("C", vec![0x08, 0x00]),
+        ("F", vec![0x02, 0x00]),
+        ("G", text(&saved.guid.to_string())),
+        ("I", text("0.1")),
+        ("M", text(&saved.mailbox.to_hex())),
+        ("O", text("3")),
+        ("P", text("uidl-7")),
+        ("R", text("1704110403")),
+        ("S", text("1507637532")),
+        ("U", text(&saved.uid.to_string())),
+        ("V", text("265")),
+        ("X", text("ref-1")),
+        ("Z", text("256")),
+    ];
+    let got: Vec<(&str, Vec<u8>)> = x.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+    assert_eq!(got, want);
+    // And they decode back to what was written.
+    let m = sp.mail_info(&oid).await.unwrap();
+    assert!(m.errors.is_empty(), "{:?}", m.errors);
+    assert_eq!(m.metadata.save_time, Some(1_507_637_532));
+    assert_eq!(m.metadata.ext_ref.as_deref(), Some("ref-1"));
+}
