@@ -6,7 +6,7 @@
 #   e2e/bench/pool-reconcile.sh [REPS]      (needs `e2e/env up`; prints a Markdown table)
 #
 # Per repetition, on a fresh pool: create (read pools, rules, user; create rule, pool, size,
-# application, quota, pg_num_min, user), steady (read state; nothing to do), adjust (read
+# application and its owner, quota, pg_num_min, user), steady (read state; nothing to do), adjust (read
 # state; change the quota). Pools are deleted afterwards.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -33,10 +33,11 @@ for rep in $(seq 0 $((REPS - 1))); do
   C osd crush rule create-replicated rbox-default-osd default osd >/dev/null
   C osd pool create "$pool" 8 8 replicated rbox-default-osd --size 1 >/dev/null
   C osd pool application enable "$pool" rbox --yes-i-really-mean-it >/dev/null
+  C osd pool application set "$pool" rbox owner bench >/dev/null
   C osd pool set-quota "$pool" max_bytes $((1 << 30)) >/dev/null
   C osd pool set "$pool" pg_num_min 8 >/dev/null
   C auth get-or-create "$user" mon 'allow r' osd "allow rw pool=$pool" -f json >/dev/null
-  echo "create $(echo "$(now) - $t" | bc) 7" >> "$out/cli.txt"
+  echo "create $(echo "$(now) - $t" | bc) 8" >> "$out/cli.txt"
   t=$(now); reads "$user"
   echo "steady $(echo "$(now) - $t" | bc) 0" >> "$out/cli.txt"
   t=$(now); reads "$user"; C osd pool set-quota "$pool" max_bytes $((2 << 30)) >/dev/null

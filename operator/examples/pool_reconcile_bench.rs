@@ -5,7 +5,7 @@
 //!   cargo run -p rbox-operator --example pool_reconcile_bench -- CEPH_CONF REPS
 //!
 //! Per repetition, on a fresh pool: `create` (read state, create rule/pool, size,
-//! application, quota, pg_num_min, cephx user), `steady` (read state, plan: nothing to do),
+//! application and its owner, quota, pg_num_min, cephx user), `steady` (read state, plan: nothing to do),
 //! `adjust` (read state, change the quota). Prints one line per step: `step seconds`.
 
 use std::collections::BTreeMap;
@@ -20,6 +20,7 @@ fn desired(name: &str, quota: u64) -> DesiredPool {
     DesiredPool {
         quota_max_bytes: quota,
         pg_num_min: Some(8),
+        owner: Some("bench".into()),
         ..DesiredPool::replicated(name, 1, "osd")
     }
 }

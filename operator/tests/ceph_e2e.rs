@@ -283,6 +283,13 @@ async fn mailpool_lifecycle_against_real_ceph() {
     assert_eq!(d["size"], 1);
     assert_eq!(d["quota_max_bytes"], 1u64 << 30);
     assert!(d["application_metadata"].get("rbox").is_some(), "{d}");
+    // Ceph records which MailPool created the pool: deletion trusts this, not the status.
+    let uid = mp.metadata.uid.clone().expect("uid");
+    assert_eq!(
+        d["application_metadata"]["rbox"]["owner"],
+        uid.as_str(),
+        "{d}"
+    );
     assert_eq!(pool_get(&data, "crush_rule"), "rbox-default-osd");
     let rule = ceph_json(&["osd", "crush", "rule", "dump", "rbox-default-osd"]);
     let steps = rule["steps"].to_string();

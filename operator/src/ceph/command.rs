@@ -185,6 +185,14 @@ pub fn pool_application_enable(pool: &str, app: &str) -> MonCmd {
     }))
 }
 
+/// `osd pool application set <pool> <app> <key> <value>`: metadata on the application tag.
+pub fn pool_application_set(pool: &str, app: &str, key: &str, value: &str) -> MonCmd {
+    MonCmd::write(json!({
+        "prefix": "osd pool application set", "pool": pool, "app": app, "key": key,
+        "value": value,
+    }))
+}
+
 pub fn pool_delete(pool: &str) -> MonCmd {
     MonCmd::write(json!({
         "prefix": "osd pool delete", "pool": pool, "pool2": pool,

@@ -285,6 +285,20 @@ impl FakeMon {
                 p["application_metadata"][s(cmd, "app")] = json!({});
                 Ok(Value::Null)
             }
+            "osd pool application set" => {
+                let p = st
+                    .pools
+                    .get_mut(&pool)
+                    .ok_or_else(|| not_found(pool.clone()))?;
+                let app = s(cmd, "app");
+                if p["application_metadata"].get(&app).is_none() {
+                    return Err(not_found(format!(
+                        "application {app} not enabled on {pool}"
+                    )));
+                }
+                p["application_metadata"][app][s(cmd, "key")] = json!(s(cmd, "value"));
+                Ok(Value::Null)
+            }
             "osd pool delete" => {
                 st.pools.remove(&pool);
                 Ok(Value::Null)

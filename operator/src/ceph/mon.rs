@@ -134,8 +134,9 @@ impl<M: MonClient> Admin<M> {
     }
 }
 
-/// Commands later ones depend on: creating rules, profiles, pools and users, and `size`
-/// (a `min_size` above the old size is refused until the new size is in).
+/// Commands later ones depend on: creating rules, profiles, pools and users, `size` (a
+/// `min_size` above the old size is refused until the new size is in), and enabling the
+/// application (its metadata can only be set once it is enabled).
 fn is_barrier(cmd: &MonCmd) -> bool {
     let var = cmd.json.get("var").and_then(Value::as_str);
     !matches!(
@@ -143,7 +144,7 @@ fn is_barrier(cmd: &MonCmd) -> bool {
         ("osd pool set", Some(v)) if v != "size"
     ) && !matches!(
         cmd.prefix(),
-        "osd pool set-quota" | "osd pool application enable" | "auth caps" | "auth get-or-create"
+        "osd pool set-quota" | "osd pool application set" | "auth caps" | "auth get-or-create"
     )
 }
 

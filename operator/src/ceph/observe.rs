@@ -10,6 +10,11 @@ use super::error::CephError;
 use super::mon::{Admin, MonClient};
 use crate::ceph::user::UserInfo;
 
+/// Key of the application metadata that records which MailPool created a pool. Kept in Ceph,
+/// next to the pool, so it survives a lost or stale status: only a pool carrying this
+/// MailPool's uid is ever deleted by it.
+pub const OWNER_KEY: &str = "owner";
+
 /// Pool type codes of `pg_pool_t`.
 pub const TYPE_REPLICATED: i64 = 1;
 pub const TYPE_ERASURE: i64 = 3;
@@ -34,6 +39,8 @@ pub struct ObservedPool {
     pub options: BTreeMap<String, Value>,
     /// Application tags.
     pub applications: Vec<String>,
+    /// `application_metadata.rbox.owner`: the MailPool (uid) that created the pool.
+    pub owner: Option<String>,
 }
 
 impl ObservedPool {
@@ -158,6 +165,13 @@ pub fn parse_pools(cmd: &MonCmd, v: &Value) -> Result<Vec<ObservedPool>, CephErr
                     .and_then(Value::as_object)
                     .map(|o| o.keys().cloned().collect())
                     .unwrap_or_default(),
+                owner: p
+                    .pointer(&format!(
+                        "/application_metadata/{}/{OWNER_KEY}",
+                        crate::ceph::APPLICATION
+                    ))
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
             })
         })
         .collect()
@@ -409,7 +423,7 @@ mod tests {
             "type": 1, "size": 3, "min_size": 2, "crush_rule": 1, "pg_num": 8,
             "quota_max_bytes": 1024, "quota_max_objects": 0, "erasure_code_profile": "",
             "options": {"compression_mode": "aggressive", "target_size_ratio": 0.2},
-            "application_metadata": {"rbox": {}}
+            "application_metadata": {"rbox": {"owner": "uid-1"}}
         }]);
         let pools = parse_pools(&command::pool_ls_detail(), &v).unwrap();
         let p = &pools[0];
@@ -417,6 +431,7 @@ mod tests {
         assert!(p.has_flag("bulk"));
         assert_eq!(p.option_str("target_size_ratio").as_deref(), Some("0.2"));
         assert_eq!(p.applications, ["rbox"]);
+        assert_eq!(p.owner.as_deref(), Some("uid-1"));
         assert_eq!(p.quota_max_bytes, 1024);
     }
 

@@ -36,6 +36,8 @@ pub struct DesiredPool {
     pub bulk: Option<bool>,
     /// Free-form `osd pool set` properties.
     pub parameters: BTreeMap<String, String>,
+    /// Recorded on a pool this plan creates (the MailPool's uid), never on an adopted one.
+    pub owner: Option<String>,
 }
 
 /// Properties the typed fields own: free-form parameters may not set them (two owners of one
@@ -85,6 +87,7 @@ impl DesiredPool {
             target_size_ratio: None,
             bulk: None,
             parameters: BTreeMap::new(),
+            owner: None,
         }
     }
 
@@ -334,6 +337,7 @@ fn plan_common(
         flags: Vec::new(),
         options: BTreeMap::new(),
         applications: Vec::new(),
+        owner: None,
     };
     // A new pool starts with what its create command set.
     let mut empty = empty;
@@ -358,6 +362,16 @@ fn plan_common(
     }
     if !cur.applications.iter().any(|a| a == APPLICATION) {
         cmds.push(command::pool_application_enable(p, APPLICATION));
+    }
+    if o.pool.is_none()
+        && let Some(owner) = &d.owner
+    {
+        cmds.push(command::pool_application_set(
+            p,
+            APPLICATION,
+            super::observe::OWNER_KEY,
+            owner,
+        ));
     }
     if cur.quota_max_bytes != d.quota_max_bytes {
         cmds.push(command::pool_set_quota(p, "max_bytes", d.quota_max_bytes));
@@ -524,6 +538,7 @@ mod tests {
             flags: vec!["hashpspool".into()],
             options: BTreeMap::new(),
             applications: vec![APPLICATION.into()],
+            owner: None,
         }
     }
 
@@ -774,5 +789,41 @@ mod tests {
         assert!(!equivalent(Some("false"), "true"));
         assert!(!equivalent(None, "x"));
         assert!(equivalent(Some("on"), "on"));
+    }
+
+    #[test]
+    fn the_owner_is_recorded_on_created_pools_only() {
+        let mut d = replicated(1);
+        d.owner = Some("uid-7".into());
+        let none = Observed {
+            pool: None,
+            rules: &[],
+            ec_profile: None,
+            pool_all: None,
+        };
+        let plan = plan_pool(&d, &none, &BTreeMap::new()).unwrap();
+        let last = plan.commands.last().unwrap().describe();
+        assert_eq!(
+            last,
+            "osd pool application set app=rbox key=owner pool=mail value=uid-7"
+        );
+        // An existing pool (adopted, no owner) never gets one.
+        let rules = [rule(2, "rbox-default-osd", "osd", None)];
+        let pool = existing(&d, 2);
+        let plan = plan_pool(
+            &d,
+            &Observed {
+                pool: Some(&pool),
+                ..none
+            },
+            &BTreeMap::new(),
+        );
+        let _ = rules;
+        assert!(
+            plan.unwrap()
+                .commands
+                .iter()
+                .all(|c| c.prefix() != "osd pool application set")
+        );
     }
 }

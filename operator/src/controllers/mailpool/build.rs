@@ -83,7 +83,8 @@ pub fn parse_quantity(q: &str) -> Result<u64, String> {
 }
 
 /// One pool of the spec as the Ceph planner wants it.
-pub fn desired_pool(p: &PoolSettings) -> Result<DesiredPool, Error> {
+/// `owner` (the MailPool's uid) is recorded on a pool the operator creates.
+pub fn desired_pool(p: &PoolSettings, owner: Option<String>) -> Result<DesiredPool, Error> {
     let layout = match (&p.replicated, &p.erasure_coded) {
         (Some(r), _) => Layout::Replicated {
             size: r.size,
@@ -127,6 +128,7 @@ pub fn desired_pool(p: &PoolSettings) -> Result<DesiredPool, Error> {
         target_size_ratio: p.target_size_ratio,
         bulk: p.bulk,
         parameters: p.parameters.clone(),
+        owner,
     })
 }
 
@@ -281,7 +283,7 @@ spec:
     #[test]
     fn fixture_builds_the_expected_pools() {
         let mp = pool(FIXTURE);
-        let data = desired_pool(&mp.spec.data).unwrap();
+        let data = desired_pool(&mp.spec.data, None).unwrap();
         assert_eq!(
             data.layout,
             Layout::Erasure {
@@ -298,7 +300,7 @@ spec:
         assert_eq!(data.device_class.as_deref(), Some("hdd"));
         assert_eq!(data.failure_domain, "osd");
         assert_eq!(data.bulk, Some(true));
-        let index = desired_pool(&mp.spec.index).unwrap();
+        let index = desired_pool(&mp.spec.index, None).unwrap();
         assert_eq!(
             index.layout,
             Layout::Replicated {

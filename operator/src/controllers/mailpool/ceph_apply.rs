@@ -35,7 +35,6 @@ pub struct PoolRecord {
 /// What the previous status says about a pool (same name only).
 #[derive(Clone, Debug, Default)]
 pub struct PoolMemory {
-    pub adopted: Option<bool>,
     pub managed_parameters: BTreeMap<String, String>,
 }
 
@@ -107,9 +106,9 @@ pub async fn ensure_pools<M: MonClient>(
         records.push(PoolRecord {
             name: d.name.clone(),
             id: observed.map(|p| p.id).unwrap_or(-1),
-            // The status remembers whether the operator created the pool; without a record, a
-            // pool that existed before this reconcile is adopted (the safe side: never deleted).
-            adopted: mem.adopted.unwrap_or(observed.is_some()),
+            // Ceph itself records which MailPool created a pool (application metadata), so a
+            // stale or lost status can never turn an adopted pool into a deletable one.
+            adopted: observed.is_some_and(|p| p.owner.is_none() || p.owner != d.owner),
             managed_parameters: from_opt(&baseline),
             writes: plan.commands.len(),
         });

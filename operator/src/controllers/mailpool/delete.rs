@@ -148,22 +148,17 @@ pub async fn finalize(mp: &MailPool, ctx: &PoolCtx, api: &Api<MailPool>) -> Resu
                 .flat_map(|o| [o.spec.data.name, o.spec.index.name])
                 .collect();
             let existing = admin.pools().await?;
-            let record = |name: &str, st: Option<&crate::api::PoolStatus>| {
-                // Created by the operator only when the status says so; no record = adopted.
-                st.is_some_and(|s| s.name == name && !s.adopted)
+            // Created by this MailPool only when Ceph says so (the owner recorded on the
+            // pool at creation); anything else was adopted and stays.
+            let uid = mp.uid();
+            let created = |name: &str| {
+                existing
+                    .iter()
+                    .any(|p| p.name == name && p.owner.is_some() && p.owner == uid)
             };
-            let st = mp.status.as_ref();
             [
-                (
-                    data,
-                    record(data, st.and_then(|s| s.data_pool.as_ref())),
-                    &mp.spec.data,
-                ),
-                (
-                    index,
-                    record(index, st.and_then(|s| s.index_pool.as_ref())),
-                    &mp.spec.index,
-                ),
+                (data, created(data), &mp.spec.data),
+                (index, created(index), &mp.spec.index),
             ]
             .into_iter()
             .filter(|(n, _, _)| !shared.contains(*n))

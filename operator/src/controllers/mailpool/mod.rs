@@ -173,9 +173,17 @@ fn error_policy(obj: Arc<DeserializeGuard<MailPool>>, _err: &Error, ctx: Arc<Poo
     retry(&ctx.base, &key)
 }
 
-async fn reconcile_pool(mp: &MailPool, ctx: &PoolCtx) -> Result<Action, Error> {
-    let ns = mp.namespace().unwrap_or_default();
+async fn reconcile_pool(cached: &MailPool, ctx: &PoolCtx) -> Result<Action, Error> {
+    let ns = cached.namespace().unwrap_or_default();
     let api: Api<MailPool> = Api::namespaced(ctx.base.client.clone(), &ns);
+    // The watch cache can lag behind our own last status write (a reconcile triggered by the
+    // Secret we just applied sees the old status). Decisions that depend on the status (which
+    // key rotation was answered, which parameters we set and what they were before) must see
+    // the latest one: one GET per reconcile.
+    let Some(fresh) = with_timeout(api.get_opt(&cached.name_any())).await? else {
+        return Ok(Action::await_change());
+    };
+    let mp = &fresh;
     if mp.metadata.deletion_timestamp.is_some() {
         return delete::finalize(mp, ctx, &api).await;
     }
@@ -279,7 +287,6 @@ fn status_diff(
 fn memory(prev: Option<&PoolStatus>, name: &str) -> PoolMemory {
     match prev.filter(|p| p.name == name) {
         Some(p) => PoolMemory {
-            adopted: Some(p.adopted),
             managed_parameters: p.managed_parameters.clone(),
         },
         None => PoolMemory::default(),
@@ -297,8 +304,8 @@ pub async fn converge<M: MonClient>(
     backend: Arc<dyn Backend>,
     run_canary: bool,
 ) -> Result<status::Applied, Error> {
-    let data = build::desired_pool(&mp.spec.data)?;
-    let index = build::desired_pool(&mp.spec.index)?;
+    let data = build::desired_pool(&mp.spec.data, mp.uid())?;
+    let index = build::desired_pool(&mp.spec.index, mp.uid())?;
     let prev = mp.status.as_ref();
     let records = ceph_apply::ensure_pools(
         admin,

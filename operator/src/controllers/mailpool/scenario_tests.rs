@@ -148,6 +148,12 @@ async fn first_reconcile_creates_then_an_unchanged_one_only_reads() {
         fake.pool("mail-data").unwrap()["quota_max_bytes"],
         1u64 << 30
     );
+    // Ceph records which MailPool created the pool (what deletion trusts, not the status).
+    assert_eq!(
+        fake.pool("mail-data").unwrap()["application_metadata"]["rbox"]["owner"],
+        "u-1"
+    );
+    assert!(!applied.records[0].adopted);
     assert_eq!(
         fake.user_caps("client.rbox.ns.mail").unwrap()["osd"],
         "allow rw pool=mail-data, allow rw pool=mail-index"
