@@ -72,25 +72,23 @@ unsafe impl Sync for ClusterHandle {}
 impl Drop for ClusterHandle {
     fn drop(&mut self) {
         // rados_shutdown waits for the client's in-flight work and can block for as long as a
-        // monitor or OSD hangs. The last clone is often dropped on an async worker thread
-        // (a connection replaced after a fault), so shut down on a thread of its own: a
-        // stuck cluster must never stall the runtime that serves every other object.
+        // monitor or OSD hangs. The last clone is often dropped on an async worker thread (a
+        // connection replaced after a fault), where blocking would stall every other task, so
+        // inside a tokio runtime it runs on the blocking pool. The runtime waits for blocking
+        // tasks when it shuts down, so a process never exits in the middle of a shutdown
+        // (exiting while another thread is inside librados crashed the `rbox` tool).
         struct Raw(ffi::rados_t);
         // SAFETY: the handle is no longer reachable from anywhere else (this is its Drop).
         unsafe impl Send for Raw {}
         let raw = Raw(self.raw);
-        let spawned = std::thread::Builder::new()
-            .name("rados-shutdown".into())
-            .spawn(move || {
-                let raw = raw;
-                // SAFETY: raw came from a successful rados_create2 and is shut down only here.
-                unsafe { ffi::rados_shutdown(raw.0) }
-            });
-        if let Err(e) = spawned {
-            // No thread to be had: shut down here rather than leak the connection.
-            tracing::warn!("no thread for rados_shutdown ({e}); shutting down inline");
-            // SAFETY: as above; the spawn failed, so raw was not moved to another thread.
-            unsafe { ffi::rados_shutdown(self.raw) }
+        let shutdown = move || {
+            let raw = raw;
+            // SAFETY: raw came from a successful rados_create2 and is shut down only here.
+            unsafe { ffi::rados_shutdown(raw.0) }
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => drop(rt.spawn_blocking(shutdown)),
+            Err(_) => shutdown(),
         }
     }
 }
