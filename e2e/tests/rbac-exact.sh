@@ -52,10 +52,15 @@ for path in sorted(glob.glob(audit + "*")):
             continue  # non-resource URLs (discovery, /version)
         res = ref["resource"] + ("/" + ref["subresource"] if ref.get("subresource") else "")
         key = (ref.get("apiGroup", ""), res, e.get("verb"))
-        if e.get("responseStatus", {}).get("code") == 403:
+        code = e.get("responseStatus", {}).get("code")
+        if code == 403:
             denied.add(key)
         else:
             used.add(key)
+            # A server-side apply that creates its object is authorised as create (and as
+            # patch); the audit log records it as a patch answered with 201 Created.
+            if key[2] == "patch" and code == 201:
+                used.add((key[0], key[1], "create"))
 passed = failed = 0
 def check(ok, name, detail=""):
     global passed, failed
@@ -65,7 +70,13 @@ def check(ok, name, detail=""):
         failed += 1; print(f"FAIL {name}: {detail}", file=sys.stderr)
 check(granted, "the chart's ClusterRole and Role were rendered", "no rules found")
 check(used, "the audit log holds requests of the operator's ServiceAccount", f"none for {sa} in {audit}")
-check(not denied, "no request of the operator was refused (RBAC grants enough)", sorted(denied))
+# A refusal of something that was allowed at other times is not missing RBAC: right after an
+# API server restart (serial_apiserver test) the new server answers 403 until its RBAC cache
+# is filled.
+transient = denied & used
+if transient:
+    print(f"note: refused only transiently (RBAC cache warming after a restart): {sorted(transient)}", file=sys.stderr)
+check(not (denied - used), "no request of the operator was refused (RBAC grants enough)", sorted(denied - used))
 unused = sorted(k for k in granted - used - EXEMPT)
 check(not unused, "every granted (group, resource, verb) was used (RBAC grants no more)", unused)
 ungranted = sorted(k for k in used if k not in granted)
