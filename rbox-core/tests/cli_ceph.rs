@@ -12,7 +12,7 @@ use rbox_core::format::cfg::RboxConfig;
 use rbox_core::format::flags::MailFlags;
 use rbox_core::rados::Cluster;
 use rbox_core::store::{SaveRequest, Store, StoreConfig};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use common::{Rbox, connect, create_pool, delete_pool, stderr};
 
@@ -313,6 +313,39 @@ async fn scenario(cluster: Cluster, mail: String, index: String) {
         ]),
         0
     );
+
+    // bench mixed: intervals and a summary as JSON lines, a ledger of the live mails.
+    let ledger = std::env::temp_dir().join(format!("rbox-cli-ledger-{mail}"));
+    let mixed = rbox.run(&[
+        "-N",
+        "cli-mixed",
+        "bench",
+        "mixed",
+        "--duration",
+        "3",
+        "-t",
+        "4",
+        "--report-every",
+        "1",
+        "--json",
+        "--ledger",
+        ledger.to_str().unwrap(),
+    ]);
+    assert_eq!(mixed.status.code(), Some(0));
+    let lines: Vec<Value> = String::from_utf8_lossy(&mixed.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON document per line"))
+        .collect();
+    let summary = lines.last().unwrap();
+    assert_eq!(summary["mode"], "mixed");
+    assert!(lines.len() >= 3, "intervals, then the summary: {lines:?}");
+    assert!(summary["ok"]["save"].as_u64().unwrap() > 0, "{summary}");
+    assert_eq!(summary["errors"], json!({}), "{summary}");
+    let live = std::fs::read_to_string(&ledger).unwrap();
+    assert_eq!(live.lines().count() as u64, summary["live_mails"].as_u64().unwrap());
+    let first = live.lines().next().unwrap().split(' ').next().unwrap();
+    assert_eq!(rbox.code(&["-N", "cli-mixed", "get", first]), 0);
+    let _ = std::fs::remove_file(&ledger);
 
     // delete with confirmation expunges.
     assert_eq!(
