@@ -102,7 +102,8 @@ ledger = [l.split() for l in open(f"{out}/ledger.txt") if l.strip()]
 missing = [oid for oid, sha, _ in ledger if oid not in got]
 differ = [oid for oid, sha, _ in ledger if oid in got and got[oid] != sha]
 uncertain = set(summary.get("expunge_uncertain", []))
-extra = [o for o in got if o not in {l[0] for l in ledger} and o not in uncertain]
+in_ledger = {l[0] for l in ledger}
+extra = [o for o in got if o not in in_ledger and o not in uncertain]
 md = []
 md.append(f"- run: {summary['seconds']:.0f} s, {summary['concurrency']} in flight, {summary['size']} bytes, "
           f"save:read:expunge = 10:7:3; OSD stopped at {events.get('osd stop')} s, started at "

@@ -342,7 +342,10 @@ async fn scenario(cluster: Cluster, mail: String, index: String) {
     assert!(summary["ok"]["save"].as_u64().unwrap() > 0, "{summary}");
     assert_eq!(summary["errors"], json!({}), "{summary}");
     let live = std::fs::read_to_string(&ledger).unwrap();
-    assert_eq!(live.lines().count() as u64, summary["live_mails"].as_u64().unwrap());
+    assert_eq!(
+        live.lines().count() as u64,
+        summary["live_mails"].as_u64().unwrap()
+    );
     let first = live.lines().next().unwrap().split(' ').next().unwrap();
     assert_eq!(rbox.code(&["-N", "cli-mixed", "get", first]), 0);
     let _ = std::fs::remove_file(&ledger);

@@ -210,8 +210,8 @@ fn interval_line(t0: f64, t1: f64, c: &Counts) -> String {
 
 fn emit(json: bool, v: &serde_json::Value, text: &str) -> CliResult<()> {
     if json {
-        let s = serde_json::to_string(v)
-            .map_err(|e| CliError::Other(format!("encoding JSON: {e}")))?;
+        let s =
+            serde_json::to_string(v).map_err(|e| CliError::Other(format!("encoding JSON: {e}")))?;
         print(&format!("{s}\n"))
     } else {
         print(text)
@@ -318,7 +318,7 @@ pub async fn run(sp: &Mailspace, a: &BenchArgs, every: u64, json: bool) -> CliRe
             let _ = writeln!(out, "{oid} {hex} {}", body.len());
         }
         std::fs::write(path, out)
-            .map_err(|e| CliError::io(&format!("writing ledger {}", path.display()), e))?;
+            .map_err(|e| CliError::io(format!("writing ledger {}", path.display()), e))?;
     }
     let latency: serde_json::Map<String, serde_json::Value> = lat
         .into_iter()
@@ -379,6 +379,9 @@ mod tests {
         assert_eq!(v["ops_per_sec"], 8.0);
         assert_eq!(v["errors"]["save"], 2);
         let line = interval_line(10.0, 20.0, &c);
-        assert!(line.contains("8.0 ops/s") && line.contains("errors    2"), "{line}");
+        assert!(
+            line.contains("8.0 ops/s") && line.contains("errors    2"),
+            "{line}"
+        );
     }
 }
