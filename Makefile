@@ -1,5 +1,5 @@
 # The two commands that matter: `make demo` and `make test`. Both work on a fresh machine.
-.PHONY: demo test env-up env-down env-status lint fmt unit e2e build crds release
+.PHONY: demo test env-up env-down env-status lint fmt unit e2e build crds release soak
 
 demo:        ## bring up the local environment and show it
 	e2e/demo
@@ -38,3 +38,6 @@ crds:        ## regenerate crds/, docs/api.md and the chart's copy of the CRDs f
 
 release:     ## release artefacts in dist/: binaries, the packaged chart, the CRD bundle
 	e2e/release
+
+soak:        ## rbox-core under sustained mixed load on its own micro Ceph, OSD restarted once (DURATION=600)
+	rbox-core/bench/soak.sh

@@ -1,7 +1,8 @@
 //! The `rbox` binary against the real micro Ceph (`make test` starts it): every command a
 //! user relies on, with its exit code, on this test's own pools.
 
-use std::process::{Command, Output};
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,106 +10,11 @@ use rbox_core::backend::librados::LibradosBackend;
 use rbox_core::backend::{Backend, ObjectLocation, WriteOp};
 use rbox_core::format::cfg::RboxConfig;
 use rbox_core::format::flags::MailFlags;
-use rbox_core::rados::{Cluster, ConnectOptions};
+use rbox_core::rados::Cluster;
 use rbox_core::store::{SaveRequest, Store, StoreConfig};
 use serde_json::{Value, json};
 
-fn env(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| {
-        panic!("{name} is not set: this test needs the local environment; run `make test` (or `e2e/env up` and source its env file)")
-    })
-}
-
-async fn connect() -> Cluster {
-    Cluster::connect(ConnectOptions {
-        conf_path: Some(env("RBOX_E2E_CEPH_CONF").into()),
-        keyring: Some(env("RBOX_E2E_CEPH_KEYRING").into()),
-        connect_timeout: Duration::from_secs(15),
-        op_timeout: Duration::from_secs(30),
-        ..Default::default()
-    })
-    .await
-    .expect("connect to the micro Ceph")
-}
-
-async fn mon(cluster: &Cluster, cmd: Value) {
-    cluster
-        .mon_command(&cmd)
-        .await
-        .unwrap_or_else(|e| panic!("{cmd}: {e}"));
-}
-
-async fn create_pool(cluster: &Cluster, name: &str) {
-    mon(
-        cluster,
-        json!({"prefix": "osd pool create", "pool": name, "pg_num": 8}),
-    )
-    .await;
-    mon(
-        cluster,
-        json!({"prefix": "osd pool application enable", "pool": name, "app": "rbox"}),
-    )
-    .await;
-}
-
-async fn delete_pool(cluster: &Cluster, name: &str) {
-    let _ = cluster
-        .mon_command(
-            &json!({"prefix": "osd pool rm", "pool": name, "pool2": name,
-            "yes_i_really_really_mean_it": true}),
-        )
-        .await;
-}
-
-/// Runs `rbox` with the connection and pool options of this test.
-struct Rbox {
-    pool: String,
-    index_pool: String,
-}
-
-impl Rbox {
-    fn run(&self, args: &[&str]) -> Output {
-        let out = Command::new(env!("CARGO_BIN_EXE_rbox"))
-            .args([
-                "-c",
-                &env("RBOX_E2E_CEPH_CONF"),
-                "-k",
-                &env("RBOX_E2E_CEPH_KEYRING"),
-            ])
-            .args(["-p", &self.pool, "--index-pool", &self.index_pool])
-            .args(["--connect-timeout", "15", "--op-timeout", "30"])
-            .args(args)
-            .output()
-            .expect("run rbox");
-        eprintln!(
-            "rbox {args:?} -> {:?}\nstderr: {}",
-            out.status.code(),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out
-    }
-
-    fn code(&self, args: &[&str]) -> i32 {
-        self.run(args).status.code().expect("exit code")
-    }
-
-    fn json(&self, args: &[&str]) -> Value {
-        let mut a = args.to_vec();
-        a.push("--json");
-        let out = self.run(&a);
-        assert_eq!(out.status.code(), Some(0), "{args:?}");
-        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-            panic!(
-                "{args:?} printed no JSON ({e}): {}",
-                String::from_utf8_lossy(&out.stdout)
-            )
-        })
-    }
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+use common::{Rbox, connect, create_pool, delete_pool, stderr};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs the local environment (make test)"]
@@ -407,6 +313,42 @@ async fn scenario(cluster: Cluster, mail: String, index: String) {
         ]),
         0
     );
+
+    // bench mixed: intervals and a summary as JSON lines, a ledger of the live mails.
+    let ledger = std::env::temp_dir().join(format!("rbox-cli-ledger-{mail}"));
+    let mixed = rbox.run(&[
+        "-N",
+        "cli-mixed",
+        "bench",
+        "mixed",
+        "--duration",
+        "3",
+        "-t",
+        "4",
+        "--report-every",
+        "1",
+        "--json",
+        "--ledger",
+        ledger.to_str().unwrap(),
+    ]);
+    assert_eq!(mixed.status.code(), Some(0));
+    let lines: Vec<Value> = String::from_utf8_lossy(&mixed.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON document per line"))
+        .collect();
+    let summary = lines.last().unwrap();
+    assert_eq!(summary["mode"], "mixed");
+    assert!(lines.len() >= 3, "intervals, then the summary: {lines:?}");
+    assert!(summary["ok"]["save"].as_u64().unwrap() > 0, "{summary}");
+    assert_eq!(summary["errors"], json!({}), "{summary}");
+    let live = std::fs::read_to_string(&ledger).unwrap();
+    assert_eq!(
+        live.lines().count() as u64,
+        summary["live_mails"].as_u64().unwrap()
+    );
+    let first = live.lines().next().unwrap().split(' ').next().unwrap();
+    assert_eq!(rbox.code(&["-N", "cli-mixed", "get", first]), 0);
+    let _ = std::fs::remove_file(&ledger);
 
     // delete with confirmation expunges.
     assert_eq!(

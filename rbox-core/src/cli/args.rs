@@ -352,6 +352,9 @@ pub enum BenchMode {
     List,
     /// Remove the benchmark namespace given with -N/-u (needs --yes-i-really-mean-it).
     Cleanup,
+    /// Sustained mixed load: save, read (byte-checked) and expunge, 10:7:3, errors counted
+    /// and not fatal, ops/s and errors every --report-every seconds. Keeps its mails.
+    Mixed,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -370,9 +373,15 @@ pub struct BenchArgs {
     /// Operations in flight (like `rados bench -t`).
     #[arg(short = 't', long, default_value_t = 16)]
     pub concurrency: usize,
-    /// Run for this many seconds (save/read).
-    #[arg(long, default_value_t = 10, value_name = "SECS")]
+    /// Run for this many seconds (save/read/mixed).
+    #[arg(long, alias = "duration", default_value_t = 10, value_name = "SECS")]
     pub seconds: u64,
+    /// mixed: print ops/s and errors every this many seconds.
+    #[arg(long, default_value_t = 10, value_name = "SECS")]
+    pub report_every: u64,
+    /// mixed: write `oid sha256 size` of every mail saved and not expunged to this file.
+    #[arg(long, value_name = "FILE")]
+    pub ledger: Option<std::path::PathBuf>,
     /// Stop after this many operations (save/read) or listings (list) instead.
     #[arg(long)]
     pub count: Option<u64>,

@@ -288,7 +288,7 @@ pub async fn run(
     let generated = given.is_none();
     let sp = match given {
         Some(sp) => sp,
-        None if a.mode == BenchMode::Save => {
+        None if matches!(a.mode, BenchMode::Save | BenchMode::Mixed) => {
             store.namespace(&format!("rbox-bench-{}", Guid128::generate().to_hex()))?
         }
         None => {
@@ -300,6 +300,7 @@ pub async fn run(
     let ns = sp.namespace().to_string();
     let limit = a.count.unwrap_or(u64::MAX);
     match a.mode {
+        BenchMode::Mixed => super::bench_mixed::run(&sp, a, a.report_every, json).await,
         BenchMode::Save => {
             let names = Arc::new(mailbox_names(&a.mailbox, a.mailboxes));
             for name in names.iter() {

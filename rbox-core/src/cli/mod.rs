@@ -4,6 +4,7 @@
 
 mod args;
 mod bench;
+mod bench_mixed;
 mod cfg;
 mod connect;
 mod error;

@@ -3,7 +3,9 @@
 //! namespace that has no index yet.
 //!
 //! Rule zero: a mail body with valid metadata is never deleted — it is re-indexed. Only
-//! zero-byte objects (interrupted saves/expunges) and index entries are removed.
+//! zero-byte objects (interrupted saves/expunges) and index entries are removed. Garbage
+//! xattrs of an indexed mail are rewritten from its index record ([`super::fsck_xattrs`]);
+//! garbage nothing can rebuild is reported and left alone.
 //! Objects younger than the grace period are left alone: a save or expunge may still be
 //! working on them.
 
@@ -14,6 +16,7 @@ use futures::StreamExt;
 
 use super::Mailspace;
 use super::body::{read_object_keywords, unix_secs};
+use super::fsck_xattrs::{Indexed, describe, rebuildable};
 use super::read::MailInfo;
 use crate::backend::{BackendError, NamespaceFilter, WriteOp};
 use crate::error::{Result, StoreError};
@@ -31,7 +34,8 @@ use crate::index::{MailRecord, MailboxHeader, MailboxRecord};
 pub enum FindingKind {
     /// Zero-byte mail object no index entry points to (interrupted save or expunge).
     ZeroByteObject,
-    /// Object whose metadata does not decode or lacks `M`/`G`. Never deleted.
+    /// Object whose metadata does not decode or lacks `M`/`G`. Never deleted; when the
+    /// object is indexed, repair rewrites the values the index record holds.
     InvalidMetadata,
     /// Mail with valid metadata and no index entry.
     UnindexedMail,
@@ -101,7 +105,7 @@ impl FsckReport {
     }
 
     /// Problems that are still there: not repaired, or left alone on purpose (invalid
-    /// metadata is never touched).
+    /// metadata nothing can rebuild is never touched).
     pub fn unrepaired(&self) -> impl Iterator<Item = &FsckFinding> {
         self.problems().filter(|f| f.action.is_none())
     }
@@ -600,7 +604,44 @@ impl Mailspace {
                     referenced.insert(oid.clone());
                     claimed.insert((r.mailbox, r.uid));
                     let m = &info.metadata;
-                    if m.mailbox_guid != Some(r.mailbox) || m.uid != Some(r.uid) {
+                    let ix = Indexed {
+                        mailbox: r.mailbox,
+                        mailbox_name: mailboxes.get(&r.mailbox).map(|l| l.record.name.as_str()),
+                        uid: r.uid,
+                        record: &r.record,
+                    };
+                    let (fixable, stuck): (Vec<_>, Vec<_>) =
+                        info.errors.iter().partition(|e| rebuildable(e, ix));
+                    if !fixable.is_empty() {
+                        // Garbage the index can rebuild (M/U included when they point
+                        // elsewhere); the body stays as it is.
+                        let f = run.find(
+                            FindingKind::InvalidMetadata,
+                            Some(&oid),
+                            Some(r.mailbox),
+                            Some(r.uid),
+                            format!("{} (rebuildable from the index record)", describe(&fixable)),
+                        );
+                        if run.opts.repair {
+                            let res = self.rewrite_xattrs_from_index(&oid, ix).await;
+                            run.outcome(f, res);
+                        }
+                    }
+                    if !stuck.is_empty() {
+                        run.find(
+                            FindingKind::InvalidMetadata,
+                            Some(&oid),
+                            Some(r.mailbox),
+                            Some(r.uid),
+                            format!(
+                                "{} (the index holds nothing to rebuild it from; left alone)",
+                                describe(&stuck)
+                            ),
+                        );
+                    }
+                    if fixable.is_empty()
+                        && (m.mailbox_guid != Some(r.mailbox) || m.uid != Some(r.uid))
+                    {
                         let f = run.find(
                             FindingKind::MismatchedEntry,
                             Some(&oid),

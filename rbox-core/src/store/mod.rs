@@ -14,6 +14,7 @@ mod body;
 mod canary;
 mod cfg_ops;
 pub mod fsck;
+mod fsck_xattrs;
 mod mailbox_ops;
 mod mutate;
 mod read;

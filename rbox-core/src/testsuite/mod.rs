@@ -192,6 +192,7 @@ suite!(
     store_cases::cfg_object_create_update,
     store_cases::zero_byte_object_reads_as_expunged,
     store_cases::fsck_finds_and_repairs,
+    store_cases::fsck_rewrites_garbage_xattrs_from_index,
     store_cases::build_index_from_librmb_objects,
     store_cases::canary_round_trip,
     store_cases::recovery_index_is_appended,

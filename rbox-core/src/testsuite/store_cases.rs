@@ -837,6 +837,113 @@ pub async fn fsck_finds_and_repairs(c: Ctx) {
     );
 }
 
+/// Garbage xattrs on indexed mails: fsck rewrites what the index record holds (librmb
+/// bytes), leaves what it cannot rebuild alone and reports it, and never touches a body.
+pub async fn fsck_rewrites_garbage_xattrs_from_index(c: Ctx) {
+    let store = c.store();
+    let sp = c.space(&store, "u");
+    let ns = sp.namespace().to_string();
+    let mut req = SaveRequest::new("INBOX", body(1));
+    req.create_mailbox = true;
+    req.received = Some(OBSERVED_R);
+    req.flags = MailFlags::SEEN;
+    let a = sp.save(req).await.unwrap();
+    let b = save(&sp, "INBOX", body(2)).await;
+    let cc = save(&sp, "INBOX", body(3)).await;
+    let set = |oid: Guid128, pairs: Vec<(&'static str, Vec<u8>)>| {
+        let loc = c.loc(&ns, &oid.to_hex());
+        let backend = c.backend.clone();
+        async move {
+            let mut op = WriteOp::new().assert_exists();
+            for (k, v) in pairs {
+                op = op.set_xattr(k, v);
+            }
+            backend.write_op(&loc, op).await.expect("plant garbage");
+        }
+    };
+    // a: a non-numeric R, a flags value that is not one byte + NUL, an M that is no GUID.
+    set(
+        a.oid,
+        vec![
+            ("R", text("yesterday")),
+            ("F", b"xyz".to_vec()),
+            ("M", text("not-a-guid")),
+        ],
+    )
+    .await;
+    // b: an empty G and a negative size.
+    set(b.oid, vec![("G", text("")), ("Z", text("-5"))]).await;
+    // c: a POP3 UIDL that is not UTF-8 (nothing rebuilds it) next to a bad R.
+    set(cc.oid, vec![("P", vec![0xff, 0xfe, 0]), ("R", text("1e9"))]).await;
+
+    let report = sp.fsck(FsckOptions::check()).await.unwrap();
+    assert_eq!(
+        report.count(FindingKind::InvalidMetadata),
+        4,
+        "{:#?}",
+        report.findings
+    );
+    assert_eq!(report.problems().count(), 4, "{:#?}", report.findings);
+    assert_eq!(report.repaired(), 0);
+
+    let repaired = sp.fsck(FsckOptions::repair()).await.unwrap();
+    assert!(
+        repaired.repair_errors.is_empty(),
+        "{:?}",
+        repaired.repair_errors
+    );
+    let actions: Vec<&str> = repaired
+        .findings
+        .iter()
+        .filter_map(|f| f.action.as_deref())
+        .collect();
+    assert_eq!(actions.len(), 3, "{:#?}", repaired.findings);
+    assert!(
+        actions.contains(&"rewrote F M R from the index record"),
+        "{actions:?}"
+    );
+    let left: Vec<&str> = repaired.unrepaired().map(|f| f.detail.as_str()).collect();
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert!(
+        left[0].starts_with("P: ") && left[0].contains("left alone"),
+        "{left:?}"
+    );
+
+    let xattrs = |oid: Guid128| {
+        let loc = c.loc(&ns, &oid.to_hex());
+        let backend = c.backend.clone();
+        async move { backend.get_xattrs(&loc).await.unwrap() }
+    };
+    let xa = xattrs(a.oid).await;
+    assert_eq!(xa["R"], text(&OBSERVED_R.to_string()));
+    assert_eq!(xa["F"], vec![0x08, 0], "\\Seen as librmb's raw flags byte");
+    assert_eq!(xa["M"], text(&a.mailbox.to_hex()));
+    assert_eq!(xa["U"], text(&a.uid.to_string()));
+    let xb = xattrs(b.oid).await;
+    assert_eq!(xb["G"], text(&b.guid.to_string()));
+    assert_eq!(xb["Z"], text(&b.physical_size.to_string()));
+    let xc = xattrs(cc.oid).await;
+    assert_eq!(xc["P"], vec![0xff, 0xfe, 0], "left alone");
+    assert_ne!(xc["R"], text("1e9"));
+    // Every body is intact and every mail still indexed where it was.
+    for (m, i) in [(&a, 1), (&b, 2), (&cc, 3)] {
+        assert_eq!(sp.read(&m.oid.to_hex()).await.unwrap().data, body(i));
+        assert_eq!(sp.indexed(&m.oid.to_hex()).await.unwrap().1, m.uid);
+    }
+    let after = sp.fsck(FsckOptions::check()).await.unwrap();
+    let kinds: Vec<FindingKind> = after.problems().map(|f| f.kind).collect();
+    assert_eq!(
+        kinds,
+        vec![FindingKind::InvalidMetadata],
+        "{:#?}",
+        after.findings
+    );
+    assert_eq!(
+        after.findings[0].oid.as_deref(),
+        Some(cc.oid.to_hex().as_str())
+    );
+}
+
 pub async fn build_index_from_librmb_objects(c: Ctx) {
     let store = c.store();
     let sp = c.space(&store, "u");
