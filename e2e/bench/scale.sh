@@ -152,7 +152,8 @@ log "$POOLS MailPools PoolsReady in $pools_ready_s s, Ready in $pool_s s (operat
 pg=$(C osd pool ls detail -f json | python3 -c '
 import json, sys
 p = [x for x in json.load(sys.stdin) if x["pool_name"].startswith(sys.argv[1] + "-")]
-print(f"{len(p)} pools, pg_num {sorted({x[\"pg_num\"] for x in p})}, {sum(x[\"pg_num\"] for x in p)} PGs")' "$PREFIX")
+n = [x["pg_num"] for x in p]
+print("%d pools, pg_num %s, %d PGs" % (len(p), "/".join(map(str, sorted(set(n)))), sum(n)))' "$PREFIX")
 log "Ceph: $pg"
 
 rss_pools=$(rss_mib)
