@@ -182,7 +182,7 @@ EOY
   done > "$OUT/fleets-$want.yaml"
   t0=$SECONDS; c0=$(cpu_s); r0=$(metric rbox_operator_reconciles_total)
   kubectl -n "$NS" apply --server-side -f "$OUT/fleets-$want.yaml" >/dev/null
-  wait_cond dovecotfleets Available "$want" 1800 || die "fleets not Available"
+  wait_cond dovecotfleets Available "$want" 900 || die "fleets not Available"
   secs=$((SECONDS - t0)); cpu=$(awk -v a="$c0" -v b="$(cpu_s)" 'BEGIN{printf "%.1f", b - a}')
   r1=$(metric rbox_operator_reconciles_total)
   rps=$(awk -v r=$((r1 - r0)) -v s="$secs" 'BEGIN{printf "%.1f", (s > 0 ? r / s : r)}')
