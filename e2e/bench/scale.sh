@@ -89,7 +89,8 @@ cleanup() {
 trap cleanup EXIT
 wait_for 30 curl -sf "http://127.0.0.1:$PORT/healthz" || die "operator did not start ($OUT/operator.log)"
 
-metric() { curl -s "http://127.0.0.1:$PORT/metrics" | awk -v m="$1" '$1 == m || index($1, m "{") == 1 {s += $2} END {printf "%d\n", s}'; }
+# The value is the last field: label values may hold spaces (call="osd pool ls").
+metric() { curl -s "http://127.0.0.1:$PORT/metrics" | awk -v m="$1" '$1 == m || index($1, m "{") == 1 {s += $NF} END {printf "%d\n", s}'; }
 # utime + stime of the operator and of its waited-for children (doveconf checks).
 cpu_s() { awk '{printf "%.1f\n", ($14 + $15 + $16 + $17) / 100}' "/proc/$OP/stat"; }
 rss_mib() { awk '/^VmRSS/ {printf "%.1f\n", $2 / 1024}' "/proc/$OP/status"; }
@@ -114,7 +115,8 @@ wait_cond() { # kind, condition, want, timeout
     sleep 2
   done
 }
-load_range() { printf '%s\n' "${LOADS[@]}" | sort -n | awk 'NR == 1 {lo = $1} {hi = $1} END {printf "%s–%s", lo, hi}'; LOADS=(); }
+# Range of the samples; the caller clears LOADS (this runs in a command substitution).
+load_range() { printf '%s\n' "${LOADS[@]}" | sort -n | awk 'NR == 1 {lo = $1} {hi = $1} END {printf "%s–%s", lo, hi}'; }
 
 kubectl -n "$NS" apply --server-side -f - >/dev/null <<EOY
 apiVersion: mail.rbox.io/v1alpha1
@@ -162,6 +164,7 @@ rss_pools=$(rss_mib)
   echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
   echo "| MailCluster + $POOLS MailPools ($pg) | $((POOLS + 1)) | $pool_s s (PoolsReady: $pools_ready_s s) | $pool_cpu s | $rss_pools MiB | $(hwm_mib) MiB | $rps | $(load_range) |"
 } > "$OUT/table.md"
+LOADS=()
 
 have=0; prev_rss=$rss_pools; growth=()
 for want in $STEPS; do
@@ -182,13 +185,21 @@ EOY
   done > "$OUT/fleets-$want.yaml"
   t0=$SECONDS; c0=$(cpu_s); r0=$(metric rbox_operator_reconciles_total)
   kubectl -n "$NS" apply --server-side -f "$OUT/fleets-$want.yaml" >/dev/null
+  # The operator's share: every fleet has its StatefulSet (the rest is kube-controller-manager,
+  # scheduler and kwok starting the pod, and the fleet's status following it).
+  until (( $(kubectl -n "$NS" get statefulsets --no-headers 2>/dev/null | wc -l) >= want )); do
+    (( SECONDS - t0 > 900 )) && die "StatefulSets not created"
+    sleep 1
+  done
+  sts_s=$((SECONDS - t0))
   wait_cond dovecotfleets Available "$want" 900 || die "fleets not Available"
   secs=$((SECONDS - t0)); cpu=$(awk -v a="$c0" -v b="$(cpu_s)" 'BEGIN{printf "%.1f", b - a}')
   r1=$(metric rbox_operator_reconciles_total)
   rps=$(awk -v r=$((r1 - r0)) -v s="$secs" 'BEGIN{printf "%.1f", (s > 0 ? r / s : r)}')
   sleep 10  # let the last status writes land before reading RSS
   rss=$(rss_mib)
-  echo "| +$((want - have)) fleets (total $want) | $((POOLS + 1 + want)) | $secs s | $cpu s | $rss MiB | $(hwm_mib) MiB | $rps | $(load_range) |" >> "$OUT/table.md"
+  echo "| +$((want - have)) fleets (total $want) | $((POOLS + 1 + want)) | $secs s (StatefulSets: $sts_s s) | $cpu s | $rss MiB | $(hwm_mib) MiB | $rps | $(load_range) |" >> "$OUT/table.md"
+  LOADS=()
   growth+=("$have → $want fleets: $(awk -v a="$prev_rss" -v b="$rss" -v n=$((want - have)) 'BEGIN{printf "%+.1f MiB, %.2f MiB per 100 fleets", b - a, (b - a) * 100 / n}')")
   log "$want fleets Available in $secs s, RSS $rss MiB"
   have=$want; prev_rss=$rss
@@ -201,7 +212,7 @@ done
 
 snapshot() { # reconciles (all, MailPool, DovecotFleet), kube reads, kube writes, Ceph writes, Ceph calls, CPU
   local m; m=$(curl -s "http://127.0.0.1:$PORT/metrics")
-  sum() { awk -v m="$1" -v l="${2:-}" '($1 == m || index($1, m "{") == 1) && index($1, l) > 0 {s += $2} END {printf "%d", s}' <<<"$m"; }
+  sum() { awk -v m="$1" -v l="${2:-}" '($1 == m || index($1, m "{") == 1) && (l == "" || index($0, l) > 0) {s += $NF} END {printf "%d", s}' <<<"$m"; }
   echo "$(sum rbox_operator_reconciles_total) $(sum rbox_operator_reconciles_total mailpool) $(sum rbox_operator_reconciles_total dovecotfleet) $(sum rbox_operator_kube_api_reads) $(sum rbox_operator_kube_api_writes) $(sum rbox_operator_ceph_writes_total) $(sum rbox_operator_ceph_call_duration_seconds_count) $(cpu_s)"
 }
 report() { # title, before, after
@@ -222,24 +233,30 @@ sleep 20  # let the last status writes and requeues settle
 s0=$(snapshot); sleep "$STEADY"; s1=$(snapshot)
 report "Idle for $STEADY s ($((POOLS + 1 + have)) objects)" "$s0" "$s1" >> "$OUT/table.md"
 
-log "steady state: touching every object (metadata only)"
-s0=$(snapshot)
-kubectl -n "$NS" annotate mailpools,dovecotfleets --all --overwrite "bench.rbox.io/touch=$(date +%s)" >/dev/null
+# Every object reconciles once more (a fleet twice: its own change and its MailPool's); two
+# rounds show whether memory keeps growing with work when the object count does not.
 want_rec=$((POOLS + have))
-end=$((SECONDS + 600))
-# Wait until every object reconciled at least once after the touch and the counters settle.
-prev=""
-while (( SECONDS < end )); do
-  sleep 5
-  cur=$(snapshot)
-  read -r r _ <<<"$cur"; read -r r0 _ <<<"$s0"
-  if (( r - r0 >= want_rec )) && [[ "${cur% *}" == "${prev% *}" ]]; then break; fi
-  prev=$cur
+for round in 1 2; do
+  log "steady state: touching every object (metadata only), round $round"
+  s0=$(snapshot)
+  kubectl -n "$NS" annotate mailpools,dovecotfleets --all --overwrite "bench.rbox.io/touch=$round" >/dev/null
+  end=$((SECONDS + 600)); prev=""
+  # Until every object reconciled at least once after the touch and the counters settle.
+  while (( SECONDS < end )); do
+    sleep 5
+    cur=$(snapshot)
+    read -r r _ <<<"$cur"; read -r r0 _ <<<"$s0"
+    if (( r - r0 >= want_rec )) && [[ "${cur% *}" == "${prev% *}" ]]; then break; fi
+    prev=$cur
+  done
+  s1=$(snapshot)
+  report "Touch round $round: all $((POOLS + have)) MailPools and DovecotFleets annotated (metadata only; specs unchanged)" "$s0" "$s1" >> "$OUT/table.md"
+  echo "RSS after round $round: $(rss_mib) MiB (peak $(hwm_mib) MiB)." >> "$OUT/table.md"
 done
-s1=$(snapshot)
-report "After touching all $((POOLS + have)) MailPools and DovecotFleets (annotation only)" "$s0" "$s1" >> "$OUT/table.md"
 {
   echo
-  echo "Operator RSS at the end $(rss_mib) MiB, peak $(hwm_mib) MiB; errors in the operator log: $(grep -c -E ' (WARN|ERROR) ' "$OUT/operator.log" || true)."
+  echo "Warnings and errors in the operator log: $(grep -c -E 'WARN|ERROR' "$OUT/operator.log" || true)."
+  echo "Ceph writes over the whole run, by command:"
+  curl -s "http://127.0.0.1:$PORT/metrics" | grep '^rbox_operator_ceph_writes_total' | sed 's/^rbox_operator_ceph_writes_total/- /'
 } >> "$OUT/table.md"
 cat "$OUT/table.md"
