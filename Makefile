@@ -38,3 +38,7 @@ crds:        ## regenerate crds/, docs/api.md and the chart's copy of the CRDs f
 
 release:     ## release artefacts in dist/: binaries, the packaged chart, the CRD bundle
 	e2e/release
+
+.PHONY: bench-scale
+bench-scale: ## operator at scale: 50 MailPools, 50/200/500 DovecotFleets, in its own environment (docs/benchmarks.md)
+	RBOX_E2E_DIR=$${RBOX_E2E_DIR:-/tmp/rbox-scale} e2e/bench/scale.sh
