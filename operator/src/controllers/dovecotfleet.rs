@@ -45,11 +45,6 @@ const CONTROLLER: &str = "dovecotfleet";
 const BLOCKED_RECHECK: Duration = Duration::from_secs(30);
 /// Resync of a healthy fleet (watches do the real work; this only bounds staleness).
 const RESYNC: Duration = Duration::from_secs(600);
-/// Triggers of one fleet within this window make one reconcile. A new fleet's own objects
-/// (StatefulSet status steps, PDB status, Services, its status writes) fire ~8 triggers in a
-/// few seconds; each reconcile costs ~11 GETs, which at 500 fleets loaded the API server more
-/// than the work itself (docs/benchmarks.md, "Operator at scale").
-const DEBOUNCE: Duration = Duration::from_secs(1);
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -85,7 +80,6 @@ pub async fn run(ctx: Context, token: CancellationToken) {
     let fleets: Api<DeserializeGuard<DovecotFleet>> = ctx.watched_api();
     let owned = watcher::Config::default().labels(FLEET_LABEL);
     let controller = Controller::new(fleets, watcher::Config::default().any_semantic())
-        .with_config(kube::runtime::controller::Config::default().debounce(DEBOUNCE))
         .trigger_backoff(WatchBackoff::default());
     let fleet_store = controller.store();
 
