@@ -22,6 +22,7 @@ cd "$REPO_ROOT"
 POOLS=${1:-50}
 STEPS=${2:-"50 200 500"}
 STEADY=${STEADY:-60}
+ROUNDS=${ROUNDS:-2}   # touch rounds in steady state
 NS=rbox-scale
 PREFIX=rbs$$
 "$E2E_ROOT/env" up >/dev/null
@@ -233,10 +234,10 @@ sleep 20  # let the last status writes and requeues settle
 s0=$(snapshot); sleep "$STEADY"; s1=$(snapshot)
 report "Idle for $STEADY s ($((POOLS + 1 + have)) objects)" "$s0" "$s1" >> "$OUT/table.md"
 
-# Every object reconciles once more (a fleet twice: its own change and its MailPool's); two
+# Every object reconciles once more (a fleet twice: its own change and its MailPool's); several
 # rounds show whether memory keeps growing with work when the object count does not.
 want_rec=$((POOLS + have))
-for round in 1 2; do
+for round in $(seq 1 "$ROUNDS"); do
   log "steady state: touching every object (metadata only), round $round"
   s0=$(snapshot)
   kubectl -n "$NS" annotate mailpools,dovecotfleets --all --overwrite "bench.rbox.io/touch=$round" >/dev/null
