@@ -41,6 +41,7 @@ release:     ## release artefacts in dist/: binaries, the packaged chart, the CR
 
 soak:        ## rbox-core under sustained mixed load on its own micro Ceph, OSD restarted once (DURATION=600)
 	rbox-core/bench/soak.sh
-.PHONY: bench-scale
+
+.PHONY: soak bench-scale
 bench-scale: ## operator at scale: 50 MailPools, 50/200/500 DovecotFleets, in its own environment (docs/benchmarks.md)
 	RBOX_E2E_DIR=$${RBOX_E2E_DIR:-/tmp/rbox-scale} e2e/bench/scale.sh
