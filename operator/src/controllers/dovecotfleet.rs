@@ -197,19 +197,8 @@ async fn reconcile(
     guard: Arc<DeserializeGuard<DovecotFleet>>,
     fctx: Arc<FleetCtx>,
 ) -> Result<Action, Error> {
-    let fleet = match &guard.0 {
-        Ok(f) => f,
-        Err(invalid) => {
-            fctx.events
-                .warning(
-                    guard.as_ref(),
-                    "MalformedObject",
-                    "Reconcile",
-                    invalid.error.clone(),
-                )
-                .await;
-            return Ok(Action::await_change());
-        }
+    let Some(fleet) = crate::k8s::events::well_formed(&guard, &fctx.events).await else {
+        return Ok(Action::await_change());
     };
     reconcile_fleet(fleet, &fctx).await
 }

@@ -74,3 +74,24 @@ impl Events {
         }
     }
 }
+
+/// The object of a guarded watch event, or `None` after a Warning Event on a malformed one:
+/// one object that does not deserialize must not stop the watch (`DeserializeGuard`), and its
+/// owner must be told why nothing happens. The reconcile then waits for a change.
+pub async fn well_formed<'a, K>(
+    guard: &'a kube::core::DeserializeGuard<K>,
+    events: &Events,
+) -> Option<&'a K>
+where
+    kube::core::DeserializeGuard<K>: Resource<DynamicType = ()>,
+{
+    match &guard.0 {
+        Ok(obj) => Some(obj),
+        Err(invalid) => {
+            events
+                .warning(guard, "MalformedObject", "Reconcile", invalid.error.clone())
+                .await;
+            None
+        }
+    }
+}

@@ -55,20 +55,8 @@ async fn reconcile(
     obj: Arc<DeserializeGuard<MailCluster>>,
     ctx: Arc<ClusterCtx>,
 ) -> Result<Action, Error> {
-    let mc = match &obj.0 {
-        Ok(mc) => mc,
-        Err(invalid) => {
-            // One malformed object must not stop the watch: say so on it and wait for a fix.
-            ctx.events
-                .warning(
-                    obj.as_ref(),
-                    "MalformedObject",
-                    "Reconcile",
-                    invalid.error.clone(),
-                )
-                .await;
-            return Ok(Action::await_change());
-        }
+    let Some(mc) = crate::k8s::events::well_formed(&obj, &ctx.events).await else {
+        return Ok(Action::await_change());
     };
     let key = object_key(mc);
     instrumented(

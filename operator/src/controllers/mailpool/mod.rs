@@ -136,19 +136,8 @@ async fn reconcile(
     obj: Arc<DeserializeGuard<MailPool>>,
     ctx: Arc<PoolCtx>,
 ) -> Result<Action, Error> {
-    let mp = match &obj.0 {
-        Ok(mp) => mp,
-        Err(invalid) => {
-            ctx.events
-                .warning(
-                    obj.as_ref(),
-                    "MalformedObject",
-                    "Reconcile",
-                    invalid.error.clone(),
-                )
-                .await;
-            return Ok(Action::await_change());
-        }
+    let Some(mp) = crate::k8s::events::well_formed(&obj, &ctx.events).await else {
+        return Ok(Action::await_change());
     };
     let key = object_key(mp);
     instrumented(
