@@ -236,15 +236,7 @@ async fn sigkill_twenty_times_converges() {
     let ns = support::unique("rbox-kill");
     let (data, index) = (format!("{ns}-data"), format!("{ns}-index"));
     support::create_namespace(&client, &ns).await;
-    let keyring = std::fs::read_to_string(support::env("RBOX_E2E_CEPH_KEYRING")).unwrap();
-    support::ceph_secret(
-        &client,
-        &ns,
-        "ceph-admin",
-        &keyring,
-        &support::env("RBOX_E2E_CEPH_MON_HOST"),
-    )
-    .await;
+    support::ceph_admin_secret(&client, &ns, "ceph-admin").await;
     support::apply_json(&client, &ns, cluster("main", "ceph-admin")).await;
     let mut spec = support::pool_json("mail", "main", &data, &index);
     support::apply_json(&client, &ns, spec.clone()).await;

@@ -59,9 +59,7 @@ async fn operator_and_gitops_own_disjoint_fields() {
     let client = support::admin_client().await;
     let ns = support::unique("rbox-gitops");
     support::create_namespace(&client, &ns).await;
-    let keyring = std::fs::read_to_string(support::env("RBOX_E2E_CEPH_KEYRING")).unwrap();
-    let mon_host = support::env("RBOX_E2E_CEPH_MON_HOST");
-    support::ceph_secret(&client, &ns, "ceph-admin", &keyring, &mon_host).await;
+    support::ceph_admin_secret(&client, &ns, "ceph-admin").await;
     // Applied below with the GitOps tool's field manager, not the test's own.
     let cluster = support::cluster_json("main", "ceph-admin");
     let (data, index) = (format!("{ns}-data"), format!("{ns}-index"));

@@ -164,20 +164,14 @@ pub fn ceph_remove_pool(pool: &str) {
 pub async fn ceph_admin_secret(client: &Client, namespace: &str, name: &str) {
     let keyring =
         std::fs::read_to_string(env("RBOX_E2E_CEPH_KEYRING")).expect("read admin keyring");
-    let api: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(client.clone(), namespace);
-    let secret: k8s_openapi::api::core::v1::Secret = serde_json::from_value(json!({
-        "apiVersion": "v1", "kind": "Secret",
-        "metadata": {"name": name},
-        "stringData": {"keyring": keyring, "mon_host": env("RBOX_E2E_CEPH_MON_HOST")},
-    }))
-    .expect("secret object");
-    api.patch(
+    ceph_secret(
+        client,
+        namespace,
         name,
-        &PatchParams::apply(MANAGER).force(),
-        &Patch::Apply(&secret),
+        &keyring,
+        &env("RBOX_E2E_CEPH_MON_HOST"),
     )
-    .await
-    .expect("create ceph admin secret");
+    .await;
 }
 
 /// Install the CRDs from `crds/` and the chart (ServiceAccount + RBAC) once per environment;
