@@ -13,6 +13,7 @@
 //! pools afterwards).
 
 mod backend_cases;
+mod external_cases;
 mod store_cases;
 
 use std::future::Future;
@@ -198,6 +199,9 @@ suite!(
     store_cases::recovery_index_is_appended,
     store_cases::scan_and_query,
     store_cases::set_attribute,
+    external_cases::external_save_writes_upstream_bytes_and_mirrors,
+    external_cases::external_flags_and_expunge,
+    external_cases::external_save_refuses_oversize,
     store_cases::write_behind_indexes_after_flush,
     store_cases::every_xattr_key_is_stored_byte_exact,
 );

@@ -1,0 +1,351 @@
+//! Mails whose UIDs another index hands out: Dovecot's own index, in the plugin's
+//! index-on-disk mode. Dovecot owns UIDs, flags and the mailbox list there; rbox-core
+//! writes the bodies (each with every xattr, `U` included, in one op) and mirrors each
+//! change into the omap index so `rbox ls`, `rbox fsck` and the canary see the same mail.
+//!
+//! Mirroring is best effort by design: the body write decides whether a save succeeded
+//! (Dovecot's index then holds the UID), and an omap record that failed to land is what
+//! `rbox fsck --repair` re-creates from the object's `M`/`U` xattrs.
+
+use futures::StreamExt;
+
+use super::Mailspace;
+use super::body::{encode_metadata, virtual_size};
+use super::save::new_mail_metadata;
+use crate::backend::BackendError;
+use crate::error::{Result, StoreError};
+use crate::format::flags::MailFlags;
+use crate::format::guid::{Guid128, MailGuid};
+use crate::index::MailRecord;
+use crate::index::format::{MailboxHeader, validate_keyword};
+use crate::index::mailboxes::{ListedMailbox, now_secs};
+
+/// The mailbox a change belongs to, as the external index names it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExternalMailbox {
+    pub guid: Guid128,
+    pub name: String,
+}
+
+/// One mail of a committed save transaction. The body is borrowed: the caller keeps it
+/// alive until the call returns.
+#[derive(Clone, Debug)]
+pub struct ExternalMail<'a> {
+    pub uid: u32,
+    /// Preferred object id (Dovecot generates it right before the mail GUID).
+    pub oid: Guid128,
+    pub guid: MailGuid,
+    pub body: &'a [u8],
+    pub received: i64,
+    pub saved: i64,
+    pub flags: MailFlags,
+    pub keywords: Vec<String>,
+    pub pop3_uidl: Option<String>,
+    pub pop3_order: Option<u32>,
+}
+
+/// Final flags and keywords of one mail after a change in the external index.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExternalFlags {
+    pub uid: u32,
+    pub flags: MailFlags,
+    pub keywords: Vec<String>,
+}
+
+/// What a save did: the object ids used (in input order) and, if mirroring into the omap
+/// index failed, why (the mails are durable either way).
+#[derive(Debug)]
+pub struct ExternalSaved {
+    pub oids: Vec<Guid128>,
+    pub index_error: Option<StoreError>,
+}
+
+impl Mailspace {
+    /// Write the bodies of a commit concurrently, then mirror them into the omap index in
+    /// one batch. Fails (and removes what it wrote) if any body could not be written.
+    pub async fn save_external(
+        &self,
+        mailbox: &ExternalMailbox,
+        mails: &[ExternalMail<'_>],
+    ) -> Result<ExternalSaved> {
+        for m in mails {
+            check_mail(m)?;
+            super::body::plan_write(&self.write_limits(), m.body.len() as u64, 0)?;
+        }
+        let listed = self.listed_for(mailbox);
+        let cfg = self.cfg().clone();
+        let concurrency = self.inner.config.scan_concurrency.max(1);
+        // Futures built first (not in a stream closure): keeps the returned future Send.
+        let writes: Vec<_> = mails
+            .iter()
+            .map(|m| {
+                let meta = new_mail_metadata(
+                    &cfg,
+                    &listed,
+                    m.uid,
+                    &m.guid,
+                    m.received,
+                    m.body.len() as u64,
+                    virtual_size(m.body),
+                    m.flags,
+                    None,
+                );
+                let mut meta = meta;
+                if cfg.is_mail_attribute(crate::format::metadata::MetadataKey::Pop3Uidl) {
+                    meta.pop3_uidl = m.pop3_uidl.clone();
+                }
+                if cfg.is_mail_attribute(crate::format::metadata::MetadataKey::Pop3Order) {
+                    meta.pop3_order = m.pop3_order.filter(|&o| o != 0);
+                }
+                let encoded = encode_metadata(&cfg, &meta, &m.keywords);
+                async move {
+                    self.write_fresh_object(m.body, |_| encoded.clone(), m.saved, m.oid)
+                        .await
+                }
+            })
+            .collect();
+        let results: Vec<Result<Guid128>> = futures::stream::iter(writes)
+            .buffered(concurrency)
+            .collect()
+            .await;
+        if let Some(pos) = results.iter().position(|r| r.is_err()) {
+            // Nothing of a failed commit may stay behind: Dovecot rolls its index back.
+            for oid in results.iter().filter_map(|r| r.as_ref().ok()) {
+                let _ = self.backend().remove(&self.mail_loc(&oid.to_hex())).await;
+            }
+            let mut results = results;
+            return Err(results.swap_remove(pos).unwrap_err());
+        }
+        let oids: Vec<Guid128> = results.into_iter().map(|r| r.unwrap_or_default()).collect();
+        let index_error = self.mirror_saves(mailbox, mails, &oids).await.err();
+        if let Some(e) = &index_error {
+            tracing::warn!(namespace = %self.ns, mailbox = %mailbox.name, error = %e,
+                "omap index not updated for saved mails; rbox fsck --repair indexes them");
+        }
+        if self.inner.config.recovery_index {
+            for oid in &oids {
+                self.append_recovery_index(&oid.to_hex()).await;
+            }
+        }
+        Ok(ExternalSaved { oids, index_error })
+    }
+
+    /// Read a mail's data (no metadata decoding: the external index has it).
+    pub async fn read_body(&self, oid: &Guid128) -> Result<Vec<u8>> {
+        let hex = oid.to_hex();
+        match self.backend().read(&self.mail_loc(&hex), 0, None).await {
+            Ok(r) if r.size == 0 => Err(StoreError::ZeroByte(hex)),
+            Ok(r) => Ok(r.data),
+            Err(BackendError::NotFound(_)) => Err(StoreError::MailNotFound(hex)),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Remove expunged mails: objects first (a missing one is fine), then their records.
+    pub async fn expunge_external(
+        &self,
+        mailbox: &ExternalMailbox,
+        mails: &[(u32, Guid128)],
+    ) -> Result<()> {
+        let concurrency = self.inner.config.scan_concurrency.max(1);
+        let removes: Vec<_> = mails
+            .iter()
+            .map(|(_, oid)| {
+                let loc = self.mail_loc(&oid.to_hex());
+                async move {
+                    match self.backend().remove(&loc).await {
+                        Ok(()) | Err(BackendError::NotFound(_)) => Ok(()),
+                        Err(e) => Err(StoreError::from(e)),
+                    }
+                }
+            })
+            .collect();
+        let results: Vec<Result<()>> = futures::stream::iter(removes)
+            .buffered(concurrency)
+            .collect()
+            .await;
+        results.into_iter().collect::<Result<()>>()?;
+        if let Err(e) = self.unindex(mailbox, mails).await {
+            tracing::warn!(namespace = %self.ns, mailbox = %mailbox.name, error = %e,
+                "omap records of expunged mails not removed; rbox fsck --repair drops them");
+        }
+        Ok(())
+    }
+
+    /// Mirror final flags and keywords into the omap records (records missing from the omap
+    /// index are skipped: fsck indexes those mails with their objects' metadata).
+    pub async fn set_flags_external(
+        &self,
+        mailbox: &ExternalMailbox,
+        changes: &[ExternalFlags],
+    ) -> Result<()> {
+        for c in changes {
+            for k in &c.keywords {
+                validate_keyword(k).map_err(|e| StoreError::Invalid(e.to_string()))?;
+            }
+        }
+        if self.index.header(&mailbox.guid).await?.is_none() {
+            return Ok(());
+        }
+        for c in changes {
+            self.index
+                .update_record(&mailbox.guid, &mailbox.name, c.uid, |r| {
+                    if r.flags == c.flags && r.keywords == c.keywords {
+                        return false;
+                    }
+                    r.flags = c.flags;
+                    r.keywords = c.keywords.clone();
+                    true
+                })
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Make the omap index know the mailbox under the external index's GUID and name.
+    pub async fn ensure_external_mailbox(
+        &self,
+        mailbox: &ExternalMailbox,
+    ) -> Result<ListedMailbox> {
+        if let Some(mb) = self.index.mailbox(&mailbox.guid).await? {
+            if mb.record.name != mailbox.name {
+                return self
+                    .index
+                    .rename_mailbox(&mb.record.name, &mailbox.name)
+                    .await;
+            }
+            self.index.ensure_head(&mb).await?;
+            return Ok(mb);
+        }
+        match self
+            .index
+            .create_mailbox(&mailbox.name, Some(mailbox.guid))
+            .await
+        {
+            Ok(mb) => Ok(mb),
+            Err(StoreError::MailboxExists(_)) => {
+                // The name belongs to an older incarnation the external index no longer
+                // has: drop that name entry (its mails stay for fsck) and retry once.
+                if let Some(old) = self.index.mailbox_by_name(&mailbox.name).await? {
+                    self.index.remove_mailbox_entry(&old.guid).await?;
+                    self.forget_mailbox(&old.guid);
+                }
+                self.index
+                    .create_mailbox(&mailbox.name, Some(mailbox.guid))
+                    .await
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Forget a mailbox the external index deleted (its mails were expunged before).
+    pub async fn delete_external_mailbox(&self, mailbox: &ExternalMailbox) -> Result<()> {
+        if self.index.mailbox(&mailbox.guid).await?.is_some() {
+            self.index.remove_mailbox_entry(&mailbox.guid).await?;
+        }
+        self.forget_mailbox(&mailbox.guid);
+        Ok(())
+    }
+
+    /// The listing used for the metadata of new objects (`M` = GUID, `B` = name).
+    fn listed_for(&self, mailbox: &ExternalMailbox) -> ListedMailbox {
+        ListedMailbox {
+            guid: mailbox.guid,
+            record: crate::index::format::MailboxRecord {
+                state: crate::index::format::MailboxState::Active,
+                uidvalidity: 0,
+                created: now_secs(),
+                name: mailbox.name.clone(),
+            },
+            raw: Vec::new(),
+        }
+    }
+
+    async fn mirror_saves(
+        &self,
+        mailbox: &ExternalMailbox,
+        mails: &[ExternalMail<'_>],
+        oids: &[Guid128],
+    ) -> Result<()> {
+        let listed = self.ensure_external_mailbox(mailbox).await?;
+        let last = mails.iter().map(|m| m.uid).max().unwrap_or(0);
+        let header = self
+            .index
+            .update_header(&listed.guid, &listed.record.name, |h| {
+                Ok(Some(MailboxHeader {
+                    next_uid: h.next_uid.max(last.saturating_add(1)),
+                    highest_modseq: h.highest_modseq + 1,
+                    ..*h
+                }))
+            })
+            .await?;
+        let records: Vec<(u32, MailRecord)> = mails
+            .iter()
+            .zip(oids)
+            .map(|(m, oid)| {
+                (
+                    m.uid,
+                    MailRecord {
+                        oid: *oid,
+                        guid: m.guid.clone(),
+                        flags: m.flags,
+                        keywords: m.keywords.clone(),
+                        modseq: header.highest_modseq,
+                        physical_size: m.body.len() as u64,
+                        virtual_size: virtual_size(m.body),
+                        received: m.received,
+                        saved: m.saved,
+                    },
+                )
+            })
+            .collect();
+        self.index
+            .insert(&listed.guid, header.shard_span, &records)
+            .await
+    }
+
+    async fn unindex(&self, mailbox: &ExternalMailbox, mails: &[(u32, Guid128)]) -> Result<()> {
+        let Some(h) = self.index.header(&mailbox.guid).await? else {
+            return Ok(());
+        };
+        for (uid, oid) in mails {
+            if let Some((raw, rec)) = self
+                .index
+                .get_record(&mailbox.guid, h.shard_span, *uid)
+                .await?
+                && rec.oid == *oid
+            {
+                self.index
+                    .remove_record(&mailbox.guid, h.shard_span, *uid, &raw)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn check_mail(m: &ExternalMail<'_>) -> Result<()> {
+    if m.uid == 0 {
+        return Err(StoreError::Invalid("UID 0".into()));
+    }
+    if m.received < 0 || m.saved < 0 {
+        return Err(StoreError::Invalid("dates must not be before 1970".into()));
+    }
+    if m.flags.bits() & !MailFlags::ALL != 0 {
+        return Err(StoreError::Invalid("unknown flag bits".into()));
+    }
+    for k in &m.keywords {
+        validate_keyword(k).map_err(|e| StoreError::Invalid(e.to_string()))?;
+    }
+    if m.pop3_uidl.as_deref().is_some_and(|s| s.contains('\0')) {
+        return Err(StoreError::Invalid("POP3 UIDL must not contain NUL".into()));
+    }
+    if let MailGuid::Text(t) = &m.guid
+        && (t.is_empty() || t.contains('\0'))
+    {
+        return Err(StoreError::Invalid(
+            "mail GUID must be non-empty without NUL".into(),
+        ));
+    }
+    Ok(())
+}

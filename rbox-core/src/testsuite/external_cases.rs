@@ -1,0 +1,156 @@
+//! Mails whose UIDs Dovecot's index assigns (the plugin's index-on-disk mode).
+
+use super::Ctx;
+use super::store_cases::OBSERVED_BODY;
+use crate::error::StoreError;
+use crate::format::flags::MailFlags;
+use crate::format::guid::{Guid128, MailGuid};
+use crate::store::{ExternalFlags, ExternalMail, ExternalMailbox};
+
+fn mail(uid: u32, body: &[u8]) -> ExternalMail<'_> {
+    let oid = Guid128::generate();
+    ExternalMail {
+        uid,
+        oid,
+        guid: MailGuid::Compact(Guid128::generate()),
+        body,
+        received: 1_704_110_403,
+        saved: 1_704_110_404,
+        flags: MailFlags::SEEN,
+        keywords: vec!["$Label1".into()],
+        pop3_uidl: None,
+        pop3_order: None,
+    }
+}
+
+/// Every xattr (with the UID Dovecot gave) lands in one op, and the omap index mirrors it.
+pub async fn external_save_writes_upstream_bytes_and_mirrors(c: Ctx) {
+    let store = c.store();
+    let sp = c.space(&store, "u");
+    let mb = ExternalMailbox {
+        guid: Guid128::generate(),
+        name: "INBOX".into(),
+    };
+    let mails = [mail(7, OBSERVED_BODY), mail(8, b"Subject: x\n\nshort\n")];
+    let saved = sp.save_external(&mb, &mails).await.unwrap();
+    assert!(saved.index_error.is_none(), "{:?}", saved.index_error);
+    assert_eq!(
+        saved.oids,
+        [mails[0].oid, mails[1].oid],
+        "Dovecot's object ids are kept"
+    );
+    let r = c
+        .backend
+        .read(&c.loc(sp.namespace(), &saved.oids[0].to_hex()), 0, None)
+        .await
+        .unwrap();
+    assert_eq!(r.data, OBSERVED_BODY);
+    let names: Vec<&str> = r.xattrs.keys().map(String::as_str).collect();
+    assert_eq!(names, ["B", "G", "I", "M", "R", "U", "V", "Z"]);
+    assert_eq!(r.xattrs["U"], b"7\0");
+    assert_eq!(r.xattrs["V"], b"265\0");
+    assert_eq!(r.xattrs["Z"], b"256\0");
+    assert_eq!(
+        r.xattrs["M"],
+        format!("{}\0", mb.guid.to_hex()).into_bytes()
+    );
+    let listed = sp
+        .index()
+        .mailbox(&mb.guid)
+        .await
+        .unwrap()
+        .expect("mailbox mirrored");
+    assert_eq!(listed.record.name, "INBOX");
+    let h = sp.index().header(&mb.guid).await.unwrap().unwrap();
+    assert_eq!(h.next_uid, 9, "omap next_uid follows Dovecot's UIDs");
+    let (_, rec) = sp
+        .index()
+        .get_record(&mb.guid, h.shard_span, 7)
+        .await
+        .unwrap()
+        .expect("record for UID 7");
+    assert_eq!(rec.oid, saved.oids[0]);
+    assert_eq!(rec.flags, MailFlags::SEEN);
+    assert_eq!(rec.keywords, ["$Label1"]);
+    assert_eq!(
+        sp.read_body(&saved.oids[1]).await.unwrap(),
+        b"Subject: x\n\nshort\n"
+    );
+}
+
+/// Flags mirror as final values; expunge removes objects and records, tolerating gone ones.
+pub async fn external_flags_and_expunge(c: Ctx) {
+    let store = c.store();
+    let sp = c.space(&store, "u");
+    let mb = ExternalMailbox {
+        guid: Guid128::generate(),
+        name: "Work".into(),
+    };
+    let mails = [mail(1, b"a\n"), mail(2, b"b\n")];
+    let saved = sp.save_external(&mb, &mails).await.unwrap();
+    sp.set_flags_external(
+        &mb,
+        &[ExternalFlags {
+            uid: 2,
+            flags: MailFlags::FLAGGED,
+            keywords: vec![],
+        }],
+    )
+    .await
+    .unwrap();
+    let h = sp.index().header(&mb.guid).await.unwrap().unwrap();
+    let (_, rec) = sp
+        .index()
+        .get_record(&mb.guid, h.shard_span, 2)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((rec.flags, rec.keywords.len()), (MailFlags::FLAGGED, 0));
+    // One object vanished behind our back: expunge still succeeds.
+    c.backend
+        .remove(&c.loc(sp.namespace(), &saved.oids[0].to_hex()))
+        .await
+        .unwrap();
+    sp.expunge_external(&mb, &[(1, saved.oids[0]), (2, saved.oids[1])])
+        .await
+        .unwrap();
+    assert!(matches!(
+        sp.read_body(&saved.oids[1]).await,
+        Err(StoreError::MailNotFound(_))
+    ));
+    let page = sp.index().list_records(&mb.guid, 0, 10).await.unwrap();
+    assert!(
+        page.records.is_empty(),
+        "records removed: {:?}",
+        page.records
+    );
+    // Rename and delete follow the external index.
+    let renamed = ExternalMailbox {
+        name: "Work/Old".into(),
+        ..mb.clone()
+    };
+    sp.ensure_external_mailbox(&renamed).await.unwrap();
+    assert!(
+        sp.index()
+            .mailbox_by_name("Work/Old")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    sp.delete_external_mailbox(&renamed).await.unwrap();
+    assert!(sp.index().mailbox(&mb.guid).await.unwrap().is_none());
+}
+
+/// An oversized mail is refused before anything is written.
+pub async fn external_save_refuses_oversize(c: Ctx) {
+    let store = c.store();
+    let sp = c.space(&store, "u");
+    let mb = ExternalMailbox {
+        guid: Guid128::generate(),
+        name: "INBOX".into(),
+    };
+    let big = vec![b'x'; (sp.write_limits().max_object_size + 1) as usize];
+    let err = sp.save_external(&mb, &[mail(1, &big)]).await.unwrap_err();
+    assert!(matches!(err, StoreError::TooLarge { .. }), "{err}");
+    assert!(sp.index().mailbox(&mb.guid).await.unwrap().is_none());
+}
