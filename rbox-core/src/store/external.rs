@@ -247,6 +247,58 @@ impl Mailspace {
         Ok(())
     }
 
+    /// Every mail object of a mailbox, by scanning the namespace (force-resync): `M` is its
+    /// GUID, or `B` is its name and `M` names no mailbox the omap index knows (objects of
+    /// another writer). Zero-byte objects (expunge in progress) are left out.
+    pub async fn list_external(&self, mailbox: &ExternalMailbox) -> Result<Vec<super::MailInfo>> {
+        let known: std::collections::BTreeSet<Guid128> = self
+            .index
+            .list_mailboxes()
+            .await?
+            .into_iter()
+            .map(|m| m.guid)
+            .collect();
+        let mut out = Vec::new();
+        for r in self.scan().await? {
+            let Ok(info) = r else { continue };
+            if info.size == 0 {
+                continue;
+            }
+            let md = &info.metadata;
+            let mine = md.mailbox_guid == Some(mailbox.guid)
+                || (md.orig_mailbox.as_deref() == Some(mailbox.name.as_str())
+                    && md.mailbox_guid.is_none_or(|g| !known.contains(&g) || g == mailbox.guid));
+            if mine {
+                out.push(info);
+            }
+        }
+        out.sort_by(|a, b| (a.metadata.uid, &a.oid).cmp(&(b.metadata.uid, &b.oid)));
+        Ok(out)
+    }
+
+    /// Take an object into a mailbox under a UID: rewrite its `M` and `U` in one op.
+    pub async fn adopt_external(
+        &self,
+        mailbox: &ExternalMailbox,
+        oid: &Guid128,
+        uid: u32,
+    ) -> Result<()> {
+        let nul = |s: String| {
+            let mut v = s.into_bytes();
+            v.push(0);
+            v
+        };
+        let op = crate::backend::WriteOp::new()
+            .assert_exists()
+            .set_xattr("M", nul(mailbox.guid.to_hex()))
+            .set_xattr("U", nul(uid.to_string()));
+        match self.backend().write_op(&self.mail_loc(&oid.to_hex()), op).await {
+            Ok(()) => Ok(()),
+            Err(BackendError::NotFound(_)) => Err(StoreError::MailNotFound(oid.to_hex())),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// The listing used for the metadata of new objects (`M` = GUID, `B` = name).
     fn listed_for(&self, mailbox: &ExternalMailbox) -> ListedMailbox {
         ListedMailbox {
