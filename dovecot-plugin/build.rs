@@ -5,7 +5,12 @@ use std::path::Path;
 
 const DOVECOT_INCLUDE: &str = "/usr/include/dovecot";
 const DOVECOT_LIBDIR: &str = "/usr/lib/dovecot";
-const C_FILES: &[&str] = &["rbox-storage.c", "rbox-mail.c", "rbox-save.c", "rbox-sync.c"];
+const C_FILES: &[&str] = &[
+    "rbox-storage.c",
+    "rbox-mail.c",
+    "rbox-save.c",
+    "rbox-sync.c",
+];
 
 fn main() {
     let include = std::env::var("DOVECOT_INCLUDE").unwrap_or_else(|_| DOVECOT_INCLUDE.into());
@@ -51,4 +56,8 @@ fn main() {
     println!("cargo:rustc-link-lib=dylib=dovecot-storage");
     println!("cargo:rustc-link-lib=dylib=dovecot");
     println!("cargo:rustc-link-arg=-Wl,-rpath,{DOVECOT_LIBDIR}");
+    // Dovecot unloads mail plugins between users of a reused process; the tokio runtime's
+    // threads and librados' would then run unmapped code. NODELETE keeps the module (and
+    // its one Ceph connection) mapped for the life of the process.
+    println!("cargo:rustc-cdylib-link-arg=-Wl,-z,nodelete");
 }

@@ -506,6 +506,14 @@ static void rbox_notify_changes(struct mailbox *box)
 static int
 rbox_copy(struct mail_save_context *ctx, struct mail *mail)
 {
+	const char *guid;
+
+	/* Like librmb: a copy is a new object that keeps the mail GUID (G).
+	   The body still passes through this process (not the client). */
+	if (ctx->data.guid == NULL &&
+	    strcmp(mail->box->storage->name, RBOX_STORAGE_NAME) == 0 &&
+	    mail_get_special(mail, MAIL_FETCH_GUID, &guid) == 0)
+		mailbox_save_set_guid(ctx, guid);
 	return mail_storage_copy(ctx, mail);
 }
 

@@ -393,6 +393,8 @@ static int rbox_sync_rebuild(struct rbox_mailbox *mbox)
 			offsetof(struct mail_index_header, next_uid),
 			&next_uid, sizeof(next_uid), FALSE);
 	}
+	i_info("rbox: force-resync %s: %u object(s) in RADOS, %u in the index, next UID %u",
+	       box->vname, array_count(&fctx.found), count, next_uid);
 	array_free(&fctx.found);
 	return rbox_sync_finish(&ctx, TRUE);
 }

@@ -53,7 +53,10 @@ fn run(error_r: *mut *mut c_char, f: impl FnOnce() -> Result<(), Fail>) -> i32 {
                 .cloned()
                 .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
                 .unwrap_or_else(|| "panic".into());
-            put_string(error_r, format!("internal error in the rbox plugin: {what}"));
+            put_string(
+                error_r,
+                format!("internal error in the rbox plugin: {what}"),
+            );
             RBOX_RS_ERR_BUG
         }
     }
@@ -142,7 +145,8 @@ pub unsafe extern "C" fn rbox_rs_user_open(
             let v = unsafe { opt_text(s.value) }?.unwrap_or_default();
             pairs.push((k, v));
         }
-        let parsed = PluginSettings::parse(&pairs, std::env::var("CEPH_CONF").ok()).map_err(params)?;
+        let parsed =
+            PluginSettings::parse(&pairs, std::env::var("CEPH_CONF").ok()).map_err(params)?;
         // SAFETY: string per the contract.
         let name = unsafe { text(username, "user name") }?;
         let user = runtime::open_user(&parsed, &name).map_err(store_fail)?;

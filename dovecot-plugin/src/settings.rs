@@ -27,7 +27,10 @@ const CEPH_CLIENT_PREFIX: &str = "rbox_ceph_client_";
 impl PluginSettings {
     /// Parse the settings Dovecot gives us; unknown `rbox_*` keys are ignored (upstream
     /// has many that do not apply to this implementation).
-    pub fn parse(pairs: &[(String, String)], ceph_conf_env: Option<String>) -> Result<Self, String> {
+    pub fn parse(
+        pairs: &[(String, String)],
+        ceph_conf_env: Option<String>,
+    ) -> Result<Self, String> {
         let get = |k: &str| {
             pairs
                 .iter()
@@ -109,7 +112,9 @@ mod tests {
     use super::*;
 
     fn pairs(v: &[(&str, &str)]) -> Vec<(String, String)> {
-        v.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+        v.iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
     }
 
     #[test]
@@ -127,10 +132,16 @@ mod tests {
             Some("/tmp/ceph.conf".into()),
         )
         .unwrap();
-        assert_eq!((s.pool.as_str(), s.index_pool.as_str()), ("mail_storage", "mail_index"));
+        assert_eq!(
+            (s.pool.as_str(), s.index_pool.as_str()),
+            ("mail_storage", "mail_index")
+        );
         assert_eq!(s.user, "client.dovecot");
         assert_eq!(s.cfg_object, "my_cfg");
-        assert_eq!(s.ceph_client, [("rados_osd_op_timeout".to_string(), "5".to_string())]);
+        assert_eq!(
+            s.ceph_client,
+            [("rados_osd_op_timeout".to_string(), "5".to_string())]
+        );
         assert_eq!(s.conf_path, Some(PathBuf::from("/tmp/ceph.conf")));
         assert_eq!(s.store_config().cfg_object, "my_cfg");
     }

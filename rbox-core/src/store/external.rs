@@ -267,7 +267,9 @@ impl Mailspace {
             let md = &info.metadata;
             let mine = md.mailbox_guid == Some(mailbox.guid)
                 || (md.orig_mailbox.as_deref() == Some(mailbox.name.as_str())
-                    && md.mailbox_guid.is_none_or(|g| !known.contains(&g) || g == mailbox.guid));
+                    && md
+                        .mailbox_guid
+                        .is_none_or(|g| !known.contains(&g) || g == mailbox.guid));
             if mine {
                 out.push(info);
             }
@@ -292,7 +294,11 @@ impl Mailspace {
             .assert_exists()
             .set_xattr("M", nul(mailbox.guid.to_hex()))
             .set_xattr("U", nul(uid.to_string()));
-        match self.backend().write_op(&self.mail_loc(&oid.to_hex()), op).await {
+        match self
+            .backend()
+            .write_op(&self.mail_loc(&oid.to_hex()), op)
+            .await
+        {
             Ok(()) => Ok(()),
             Err(BackendError::NotFound(_)) => Err(StoreError::MailNotFound(oid.to_hex())),
             Err(e) => Err(e.into()),

