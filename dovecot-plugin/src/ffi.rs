@@ -149,7 +149,11 @@ pub unsafe extern "C" fn rbox_rs_user_open(
             PluginSettings::parse(&pairs, std::env::var("CEPH_CONF").ok()).map_err(params)?;
         // SAFETY: string per the contract.
         let name = unsafe { text(username, "user name") }?;
-        let user = runtime::open_user(&parsed, &name).map_err(store_fail)?;
+        // A missing pool is a deployment fault, not a missing mail.
+        let user = runtime::open_user(&parsed, &name).map_err(|e| match store_fail(e) {
+            (RBOX_RS_ERR_NOTFOUND, msg) => (RBOX_RS_ERR_TEMP, msg),
+            other => other,
+        })?;
         // SAFETY: non-null slot (checked above).
         unsafe { *user_r = Box::into_raw(Box::new(user)) };
         Ok(())
