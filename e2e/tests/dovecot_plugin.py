@@ -242,6 +242,71 @@ def test_doveadm_and_force_resync():
     assert oid not in rados("-N", ns, "ls").split()
 
 
+def test_mbsync_two_way():
+    """isync's mbsync syncs a local Maildir folder tree up, then server changes down."""
+    import tempfile
+
+    u = user("gina")
+    top = tempfile.mkdtemp(prefix="mbsync-")
+    local = os.path.join(top, "mail")
+    for box, n in (("INBOX", 2), ("Projects/Alpha", 3)):
+        path = os.path.join(local, box)
+        for sub in ("cur", "new", "tmp"):
+            os.makedirs(os.path.join(path, sub), exist_ok=True)
+        for i in range(n):
+            with open(os.path.join(path, "cur", f"{time.time_ns()}.{i}.local:2,S"), "wb") as f:
+                f.write(f"From: x@y\nSubject: {box} {i}\n\n{box} body {i}\n".encode())
+    rc = os.path.join(top, "mbsyncrc")
+    with open(rc, "w") as f:
+        f.write(f"""IMAPAccount acc
+Host 127.0.0.1
+Port {IMAP}
+User {u}
+Pass pass
+SSLType None
+AuthMechs LOGIN
+
+IMAPStore remote
+Account acc
+
+MaildirStore local
+Path {local}/
+Inbox {local}/INBOX
+SubFolders Verbatim
+
+Channel ch
+Far :remote:
+Near :local:
+Patterns *
+Create Both
+Expunge Both
+SyncState *
+""")
+
+    def mbsync():
+        r = subprocess.run(["mbsync", "-c", rc, "-a"], capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stdout + r.stderr
+
+    mbsync()
+    m = imap(u)
+    st = ok(m.status('"Projects/Alpha"', "(MESSAGES)"), "status")
+    assert b"MESSAGES 3" in st[0], st
+    ok(m.select("INBOX"), "select")
+    typ, d = m.search(None, "SEEN")
+    assert len(d[0].split()) == 2, d
+    ok(m.append("Projects/Alpha", "(\\Flagged)", None, b"Subject: from server\r\n\r\nnew\r\n"), "append")
+    ok(m.store("1", "+FLAGS", "(\\Deleted)"), "store")
+    ok(m.expunge(), "expunge")
+    m.logout()
+    mbsync()
+    alpha = os.listdir(os.path.join(local, "Projects/Alpha", "cur")) + os.listdir(
+        os.path.join(local, "Projects/Alpha", "new"))
+    assert len(alpha) == 4, alpha
+    assert any(name.endswith(":2,F") for name in alpha), alpha
+    inbox = os.listdir(os.path.join(local, "INBOX", "cur")) + os.listdir(os.path.join(local, "INBOX", "new"))
+    assert len(inbox) == 1, inbox
+
+
 def fault_ceph_unavailable():
     """Run against a Dovecot whose Ceph is unreachable (or whose pool is missing)."""
     u = user("frank")
