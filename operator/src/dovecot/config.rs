@@ -303,7 +303,7 @@ pub fn render(cfg: &FleetConfig, layout: &Layout) -> String {
     if p.lmtp {
         let _ = writeln!(
             w,
-            "service lmtp {{\n  inet_listener lmtp {{\n    port = {}\n  }}\n}}",
+            "service lmtp {{\n  inet_listener lmtp {{\n    port = {}\n  }}\n  service_count = 0\n}}",
             ports::LMTP
         );
     }
@@ -322,6 +322,13 @@ pub fn render(cfg: &FleetConfig, layout: &Layout) -> String {
         "import_environment = $import_environment CEPH_CONF={}",
         layout.ceph_conf
     );
+    // Process reuse: a mail process keeps its one Ceph connection for the logins it
+    // serves after the first, so a login does not pay for a new connection.
+    for (svc, on) in [("imap", p.imap), ("pop3", p.pop3)] {
+        if on {
+            let _ = writeln!(w, "service {svc} {{\n  service_count = 0\n}}");
+        }
+    }
     let _ = writeln!(w, "plugin {{");
     let r = &cfg.rbox;
     let _ = writeln!(w, "  rbox_cluster_name = {}", r.cluster_name);
