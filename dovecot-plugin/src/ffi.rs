@@ -105,6 +105,14 @@ unsafe fn keywords(ptr: *const *const c_char, count: usize) -> Result<Vec<String
 }
 
 /// # Safety
+/// `oid` is NULL or points at 16 readable bytes.
+unsafe fn oid_arg(oid: *const [u8; 16]) -> Result<Guid128, Fail> {
+    // SAFETY: per the function contract.
+    let raw = unsafe { oid.as_ref() }.ok_or_else(|| params("no oid"))?;
+    Ok(Guid128::from_bytes(*raw))
+}
+
+/// # Safety
 /// `user` is a handle from [`rbox_rs_user_open`], not yet freed.
 unsafe fn user_ref<'a>(user: *mut User) -> Result<&'a User, Fail> {
     // SAFETY: per the function contract.
@@ -241,7 +249,7 @@ pub unsafe extern "C" fn rbox_rs_read(
         // SAFETY: per the contract.
         let user = unsafe { user_ref(user) }?;
         // SAFETY: 16 readable bytes per the contract.
-        let oid = Guid128::from_bytes(*unsafe { oid.as_ref() }.ok_or_else(|| params("no oid"))?);
+        let oid = unsafe { oid_arg(oid) }?;
         // SAFETY: valid out-pointer per the contract.
         let out = unsafe { body_r.as_mut() }.ok_or_else(|| params("no body slot"))?;
         let data = runtime::block_on(user.space.read_body(&oid)).map_err(store_fail)?;
@@ -281,7 +289,8 @@ pub unsafe extern "C" fn rbox_rs_mail_guid(
     run(error_r, || {
         // SAFETY: per the contract.
         let user = unsafe { user_ref(user) }?;
-        let oid = Guid128::from_bytes(*unsafe { oid.as_ref() }.ok_or_else(|| params("no oid"))?);
+        // SAFETY: per the contract.
+        let oid = unsafe { oid_arg(oid) }?;
         let info = runtime::block_on(user.space.mail_info(&oid.to_hex())).map_err(store_fail)?;
         let guid = info
             .metadata
@@ -426,7 +435,8 @@ pub unsafe extern "C" fn rbox_rs_adopt(
     run(error_r, || {
         // SAFETY: per the contract.
         let (user, mb) = unsafe { (user_ref(user)?, mailbox(b)?) };
-        let oid = Guid128::from_bytes(*unsafe { oid.as_ref() }.ok_or_else(|| params("no oid"))?);
+        // SAFETY: per the contract.
+        let oid = unsafe { oid_arg(oid) }?;
         runtime::block_on(user.space.adopt_external(&mb, &oid, uid)).map_err(store_fail)
     })
 }

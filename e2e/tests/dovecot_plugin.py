@@ -214,7 +214,9 @@ def test_doveadm_and_force_resync():
     m = imap(u)
     ok(m.append("INBOX", None, None, b"Subject: one\r\n\r\none\r\n"), "append")
     m.logout()
-    assert "one" in doveadm("search", "-u", u, "mailbox", "INBOX", "subject", "one") or True
+    # doveadm search prints "<mailbox guid> <uid>" per match
+    out = doveadm("search", "-u", u, "mailbox", "INBOX", "subject", "one").split()
+    assert out == [mailbox_guid(u, "INBOX"), "1"], out
     out = doveadm("fetch", "-u", u, "hdr.subject", "mailbox", "INBOX", "all")
     assert "one" in out, out
     # An object written by another writer in upstream's layout, U=7, M = this mailbox.

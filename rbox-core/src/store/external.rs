@@ -79,7 +79,7 @@ impl Mailspace {
         let writes: Vec<_> = mails
             .iter()
             .map(|m| {
-                let meta = new_mail_metadata(
+                let mut meta = new_mail_metadata(
                     &cfg,
                     &listed,
                     m.uid,
@@ -90,7 +90,6 @@ impl Mailspace {
                     m.flags,
                     None,
                 );
-                let mut meta = meta;
                 if cfg.is_mail_attribute(crate::format::metadata::MetadataKey::Pop3Uidl) {
                     meta.pop3_uidl = m.pop3_uidl.clone();
                 }
