@@ -104,11 +104,12 @@ int rbox_rs_user_open(const struct rbox_rs_setting *settings, size_t count,
 void rbox_rs_user_free(struct rbox_rs_user *user);
 
 /* Write the mails of one committed transaction (every xattr, U included, in one op per
-   mail) and mirror them into the omap index. On failure nothing stays written.
-   *warning_r (may be NULL on return) says why the omap mirror failed, if it did. */
+   mail); returns once all are durable. On failure nothing stays written. Their omap
+   index records are queued and written in the background (failures go to stderr,
+   i.e. Dovecot's log; rbox fsck --repair re-creates what is lost). */
 int rbox_rs_save(struct rbox_rs_user *user, const struct rbox_rs_mailbox *box,
 		 struct rbox_rs_save_mail *mails, size_t count,
-		 char **error_r, char **warning_r);
+		 char **error_r);
 
 int rbox_rs_read(struct rbox_rs_user *user, const unsigned char oid[16],
 		 struct rbox_rs_body *body_r, char **error_r);

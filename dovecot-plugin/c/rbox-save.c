@@ -241,7 +241,7 @@ static int rbox_save_write(struct rbox_save_context *ctx,
 	struct rbox_save_mail *m;
 	struct seq_range_iter iter;
 	struct rbox_mail_index_record rec;
-	char *error = NULL, *warning = NULL;
+	char *error = NULL;
 	unsigned int n = 0, count = array_count(&ctx->mails);
 	uint32_t uid;
 	int ret;
@@ -273,16 +273,13 @@ static int rbox_save_write(struct rbox_save_context *ctx,
 		n++;
 	}
 	rbox_mailbox_ref(mbox, &ref);
-	ret = rbox_rs_save(user, &ref, out, count, &error, &warning);
+	ret = rbox_rs_save(user, &ref, out, count, &error);
 	if (ret != RBOX_RS_OK) {
 		rbox_set_error(mbox->box.storage, ret,
 			t_strdup_printf("saving %u mail(s) to %s", count,
 					mbox->box.vname), error);
-		rbox_rs_free_string(warning);
 		return -1;
 	}
-	if (warning != NULL)
-		rbox_log_warning(&mbox->box, "saved", warning);
 
 	n = 0;
 	array_foreach_modifiable(&ctx->mails, m) {

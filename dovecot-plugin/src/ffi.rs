@@ -8,7 +8,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use rbox_core::error::StoreError;
 use rbox_core::format::flags::MailFlags;
 use rbox_core::format::guid::{Guid128, MailGuid};
-use rbox_core::store::{ExternalFlags, ExternalMail, ExternalMailbox};
+use rbox_core::store::{ExternalFlags, ExternalMail, ExternalMailbox, MirrorOp, external_records};
 
 use crate::abi::*;
 use crate::runtime::{self, User};
@@ -189,12 +189,7 @@ pub unsafe extern "C" fn rbox_rs_save(
     mails: *mut SaveMail,
     count: usize,
     error_r: *mut *mut c_char,
-    warning_r: *mut *mut c_char,
 ) -> i32 {
-    if !warning_r.is_null() {
-        // SAFETY: non-null slot.
-        unsafe { *warning_r = std::ptr::null_mut() };
-    }
     run(error_r, || {
         // SAFETY: per the contract.
         let (user, mb) = unsafe { (user_ref(user)?, mailbox(b)?) };
@@ -225,12 +220,20 @@ pub unsafe extern "C" fn rbox_rs_save(
                 pop3_order: (m.pop3_order != 0).then_some(m.pop3_order),
             });
         }
-        let saved = runtime::block_on(user.space.save_external(&mb, &list)).map_err(store_fail)?;
-        for (m, oid) in raw.iter_mut().zip(&saved.oids) {
+        // Durable first (the commit waits for it), the omap mirror queued behind it.
+        let oids = runtime::block_on(async {
+            let oids = user.space.write_external(&mb, &list).await?;
+            let records = external_records(&list, &oids);
+            let op = MirrorOp::Saves {
+                mailbox: mb.clone(),
+                records,
+            };
+            user.mirror.push(&user.space, op).await;
+            Ok::<_, StoreError>(oids)
+        })
+        .map_err(store_fail)?;
+        for (m, oid) in raw.iter_mut().zip(&oids) {
             m.oid = *oid.as_bytes();
-        }
-        if let Some(e) = saved.index_error {
-            put_string(warning_r, format!("omap index not updated: {e}"));
         }
         Ok(())
     })
@@ -318,7 +321,16 @@ pub unsafe extern "C" fn rbox_rs_expunge(
             .iter()
             .map(|m| (m.uid, Guid128::from_bytes(m.oid)))
             .collect();
-        runtime::block_on(user.space.expunge_external(&mb, &list)).map_err(store_fail)
+        runtime::block_on(async {
+            user.space.remove_external_objects(&list).await?;
+            let op = MirrorOp::Expunges {
+                mailbox: mb,
+                mails: list,
+            };
+            user.mirror.push(&user.space, op).await;
+            Ok(())
+        })
+        .map_err(store_fail)
     })
 }
 
@@ -344,7 +356,12 @@ pub unsafe extern "C" fn rbox_rs_set_flags(
                 keywords: unsafe { keywords(m.keywords, m.keyword_count) }?,
             });
         }
-        runtime::block_on(user.space.set_flags_external(&mb, &list)).map_err(store_fail)
+        let op = MirrorOp::Flags {
+            mailbox: mb,
+            changes: list,
+        };
+        runtime::block_on(user.mirror.push(&user.space, op));
+        Ok(())
     })
 }
 
@@ -359,9 +376,8 @@ pub unsafe extern "C" fn rbox_rs_mailbox_update(
     run(error_r, || {
         // SAFETY: per the contract.
         let (user, mb) = unsafe { (user_ref(user)?, mailbox(b)?) };
-        runtime::block_on(user.space.ensure_external_mailbox(&mb))
-            .map(|_| ())
-            .map_err(store_fail)
+        runtime::block_on(user.mirror.push(&user.space, MirrorOp::Mailbox(mb)));
+        Ok(())
     })
 }
 
@@ -376,7 +392,8 @@ pub unsafe extern "C" fn rbox_rs_mailbox_delete(
     run(error_r, || {
         // SAFETY: per the contract.
         let (user, mb) = unsafe { (user_ref(user)?, mailbox(b)?) };
-        runtime::block_on(user.space.delete_external_mailbox(&mb)).map_err(store_fail)
+        runtime::block_on(user.mirror.push(&user.space, MirrorOp::DeleteMailbox(mb)));
+        Ok(())
     })
 }
 
@@ -394,7 +411,12 @@ pub unsafe extern "C" fn rbox_rs_list_mailbox(
         // SAFETY: per the contract.
         let (user, mb) = unsafe { (user_ref(user)?, mailbox(b)?) };
         let cb = callback.ok_or_else(|| params("no callback"))?;
-        let found = runtime::block_on(user.space.list_external(&mb)).map_err(store_fail)?;
+        // The scan reads the omap index's mailbox list: apply what is queued first.
+        let found = runtime::block_on(async {
+            user.mirror.flush().await;
+            user.space.list_external(&mb).await
+        })
+        .map_err(store_fail)?;
         for info in found {
             let Ok(oid) = Guid128::parse_hex(&info.oid) else {
                 continue;

@@ -41,8 +41,9 @@ pub unsafe extern "C" fn storage_rbox_plugin_init(module: *mut c_void) {
     unsafe { rbox_c_plugin_init(module) }
 }
 
-/// Module deinit: unregisters the storage class. The Ceph connection stays until exit
-/// (librados' own threads must not be torn down under a running ioloop).
+/// Module deinit: unregisters the storage class and waits (bounded) for queued omap
+/// mirror writes. The Ceph connection stays until exit (librados' own threads must not be
+/// torn down under a running ioloop).
 ///
 /// # Safety
 /// Called by Dovecot's module loader.
@@ -50,4 +51,5 @@ pub unsafe extern "C" fn storage_rbox_plugin_init(module: *mut c_void) {
 pub unsafe extern "C" fn storage_rbox_plugin_deinit() {
     // SAFETY: see init.
     unsafe { rbox_c_plugin_deinit() }
+    let _ = std::panic::catch_unwind(runtime::flush_mirrors);
 }

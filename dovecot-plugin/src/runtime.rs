@@ -4,24 +4,35 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
 use rbox_core::backend::BackendError;
 use rbox_core::backend::librados::LibradosBackend;
 use rbox_core::error::StoreError;
 use rbox_core::rados::Cluster;
-use rbox_core::store::{Mailspace, Store};
+use rbox_core::store::{ExternalMirror, Mailspace, Store};
 
 use crate::settings::PluginSettings;
 
-/// A user's handle: the shared store and the user's namespace in it.
+/// A user's handle: the user's namespace in the shared store, and the process's queue of
+/// omap mirror writes for that store.
 #[derive(Debug)]
 pub struct User {
     pub space: Mailspace,
+    pub mirror: ExternalMirror,
 }
 
+/// Unapplied mirror ops a process may hold before a commit waits for the queue.
+const MIRROR_BACKLOG: usize = 4096;
+
+/// How long process exit waits for queued mirror writes (then fsck has the rest).
+const EXIT_FLUSH: Duration = Duration::from_secs(15);
+
+static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+
 fn runtime() -> &'static tokio::runtime::Runtime {
-    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
     RT.get_or_init(|| {
+        log_to_stderr();
         // Two workers: Ceph completions and the batched writes of a commit run there
         // while Dovecot's single thread waits in `block_on`.
         tokio::runtime::Builder::new_multi_thread()
@@ -33,19 +44,36 @@ fn runtime() -> &'static tokio::runtime::Runtime {
     })
 }
 
+/// Warnings of rbox-core (background mirror writes among them) go to stderr, which Dovecot
+/// collects into its log: writing to fd 2 is safe from any thread, unlike Dovecot's
+/// own logging. `RBOX_LOG` (an env filter, e.g. `rbox_core=debug`) overrides the level.
+fn log_to_stderr() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RBOX_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .without_time()
+        .with_target(false)
+        .try_init();
+}
+
 /// Run a future to completion from Dovecot's thread.
 pub fn block_on<F: Future>(f: F) -> F::Output {
     runtime().block_on(f)
 }
 
-fn stores() -> &'static Mutex<HashMap<PluginSettings, Store>> {
-    static STORES: OnceLock<Mutex<HashMap<PluginSettings, Store>>> = OnceLock::new();
+type Stores = HashMap<PluginSettings, (Store, ExternalMirror)>;
+
+fn stores() -> &'static Mutex<Stores> {
+    static STORES: OnceLock<Mutex<Stores>> = OnceLock::new();
     STORES.get_or_init(|| Mutex::new(HashMap::new()))
 }
 
-/// The process's store for these settings: connected once, then shared. A failed
-/// connect is not remembered, so the next command tries again.
-pub fn store(settings: &PluginSettings) -> Result<Store, StoreError> {
+/// The process's store for these settings, with its mirror queue: connected once, then
+/// shared. A failed connect is not remembered, so the next command tries again.
+pub fn store(settings: &PluginSettings) -> Result<(Store, ExternalMirror), StoreError> {
     if let Some(s) = stores()
         .lock()
         .unwrap_or_else(|p| p.into_inner())
@@ -54,11 +82,36 @@ pub fn store(settings: &PluginSettings) -> Result<Store, StoreError> {
         return Ok(s.clone());
     }
     let store = block_on(open_store(settings))?;
+    let entry = (store, ExternalMirror::new(MIRROR_BACKLOG));
     stores()
         .lock()
         .unwrap_or_else(|p| p.into_inner())
-        .insert(settings.clone(), store.clone());
-    Ok(store)
+        .insert(settings.clone(), entry.clone());
+    Ok(entry)
+}
+
+/// At process exit: wait (bounded) for the queued mirror writes of every store.
+pub fn flush_mirrors() {
+    let Some(rt) = RT.get() else {
+        return; // this process never used Ceph
+    };
+    let mirrors: Vec<ExternalMirror> = stores()
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .values()
+        .map(|(_, m)| m.clone())
+        .collect();
+    let left = rt.block_on(async {
+        let all = futures::future::join_all(mirrors.iter().map(|m| m.flush()));
+        let _ = tokio::time::timeout(EXIT_FLUSH, all).await;
+        mirrors.iter().map(|m| m.pending()).sum::<usize>()
+    });
+    if left > 0 {
+        tracing::warn!(
+            left,
+            "exiting with omap mirror writes unapplied; rbox fsck --repair re-creates them"
+        );
+    }
 }
 
 async fn open_store(settings: &PluginSettings) -> Result<Store, StoreError> {
@@ -78,7 +131,7 @@ async fn open_store(settings: &PluginSettings) -> Result<Store, StoreError> {
 }
 
 pub fn open_user(settings: &PluginSettings, username: &str) -> Result<User, StoreError> {
-    let store = store(settings)?;
+    let (store, mirror) = store(settings)?;
     let space = block_on(store.user(username))?;
-    Ok(User { space })
+    Ok(User { space, mirror })
 }

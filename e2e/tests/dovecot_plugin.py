@@ -62,6 +62,17 @@ def doveadm(*args):
     return out.stdout
 
 
+def wait_for(probe, seconds, what):
+    """Poll `probe` until it returns something truthy, or fail after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while True:
+        got = probe()
+        if got:
+            return got
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
 def mailbox_guid(u, box):
     out = doveadm("mailbox", "status", "-u", u, "guid", box)
     return out.strip().split("=")[-1]
@@ -109,11 +120,13 @@ def test_append_fetch_format():
     # rbox_cfg: librmb's 282 bytes, created on first connect.
     cfg = rados("get", "rbox_cfg", "-", binary=True)
     assert len(cfg) == 282 and cfg.startswith(b'{"user_mapping": "false"'), cfg
-    # The omap index mirrors the mail under its UID.
-    keys = subprocess.run(
-        ["rados", "-p", INDEX_POOL, "-N", ns, "listomapkeys", f"rbox.mbox.{mailbox_guid(u, 'INBOX')}"],
-        check=True, capture_output=True, text=True, timeout=60,
-    ).stdout.split()
+    # The omap index mirrors the mail under its UID (written behind the commit: poll).
+    def omap_keys():
+        return subprocess.run(
+            ["rados", "-p", INDEX_POOL, "-N", ns, "listomapkeys", f"rbox.mbox.{mailbox_guid(u, 'INBOX')}"],
+            capture_output=True, text=True, timeout=60,
+        ).stdout.split()
+    keys = wait_for(lambda: (k := omap_keys()) and f"u.{uid:010d}" in k and k, 10, "omap record")
     assert f"u.{uid:010d}" in keys, keys
 
 

@@ -68,6 +68,21 @@ impl Mailspace {
         mailbox: &ExternalMailbox,
         mails: &[ExternalMail<'_>],
     ) -> Result<ExternalSaved> {
+        let oids = self.write_external(mailbox, mails).await?;
+        let records = external_records(mails, &oids);
+        let index_error = self.index_external_saves(mailbox, &records).await.err();
+        Ok(ExternalSaved { oids, index_error })
+    }
+
+    /// The durable half of a save: every body with all its xattrs, written concurrently.
+    /// Fails (and removes what it wrote) if any body could not be written; returns the
+    /// object ids used, in input order. The omap records are [`Self::index_external_saves`]'
+    /// job (the plugin queues them behind the commit: see [`super::ExternalMirror`]).
+    pub async fn write_external(
+        &self,
+        mailbox: &ExternalMailbox,
+        mails: &[ExternalMail<'_>],
+    ) -> Result<Vec<Guid128>> {
         for m in mails {
             check_mail(m)?;
             super::body::plan_write(&self.write_limits(), m.body.len() as u64, 0)?;
@@ -116,17 +131,28 @@ impl Mailspace {
             return Err(results.swap_remove(pos).unwrap_err());
         }
         let oids: Vec<Guid128> = results.into_iter().map(|r| r.unwrap_or_default()).collect();
-        let index_error = self.mirror_saves(mailbox, mails, &oids).await.err();
-        if let Some(e) = &index_error {
-            tracing::warn!(namespace = %self.ns, mailbox = %mailbox.name, error = %e,
-                "omap index not updated for saved mails; rbox fsck --repair indexes them");
-        }
         if self.inner.config.recovery_index {
             for oid in &oids {
                 self.append_recovery_index(&oid.to_hex()).await;
             }
         }
-        Ok(ExternalSaved { oids, index_error })
+        Ok(oids)
+    }
+
+    /// Mirror saved mails into the omap index: one header update and one insert for the
+    /// whole batch (the records' modseq is the batch's). A failure is logged and returned;
+    /// the mails are durable either way and `rbox fsck --repair` indexes them.
+    pub async fn index_external_saves(
+        &self,
+        mailbox: &ExternalMailbox,
+        records: &[(u32, MailRecord)],
+    ) -> Result<()> {
+        let r = self.mirror_saves(mailbox, records).await;
+        if let Err(e) = &r {
+            tracing::warn!(namespace = %self.ns, mailbox = %mailbox.name, error = %e,
+                "omap index not updated for saved mails; rbox fsck --repair indexes them");
+        }
+        r
     }
 
     /// Read a mail's data (no metadata decoding: the external index has it).
@@ -146,6 +172,13 @@ impl Mailspace {
         mailbox: &ExternalMailbox,
         mails: &[(u32, Guid128)],
     ) -> Result<()> {
+        self.remove_external_objects(mails).await?;
+        let _ = self.unindex_external(mailbox, mails).await;
+        Ok(())
+    }
+
+    /// The durable half of an expunge: the objects (a missing one is fine).
+    pub async fn remove_external_objects(&self, mails: &[(u32, Guid128)]) -> Result<()> {
         let concurrency = self.inner.config.scan_concurrency.max(1);
         let removes: Vec<_> = mails
             .iter()
@@ -163,12 +196,22 @@ impl Mailspace {
             .buffered(concurrency)
             .collect()
             .await;
-        results.into_iter().collect::<Result<()>>()?;
-        if let Err(e) = self.unindex(mailbox, mails).await {
+        results.into_iter().collect::<Result<()>>()
+    }
+
+    /// Drop the omap records of expunged mails (a record that names another object is
+    /// left alone). A failure is logged and returned; fsck drops such records later.
+    pub async fn unindex_external(
+        &self,
+        mailbox: &ExternalMailbox,
+        mails: &[(u32, Guid128)],
+    ) -> Result<()> {
+        let r = self.unindex(mailbox, mails).await;
+        if let Err(e) = &r {
             tracing::warn!(namespace = %self.ns, mailbox = %mailbox.name, error = %e,
                 "omap records of expunged mails not removed; rbox fsck --repair drops them");
         }
-        Ok(())
+        r
     }
 
     /// Mirror final flags and keywords into the omap records (records missing from the omap
@@ -321,11 +364,13 @@ impl Mailspace {
     async fn mirror_saves(
         &self,
         mailbox: &ExternalMailbox,
-        mails: &[ExternalMail<'_>],
-        oids: &[Guid128],
+        records: &[(u32, MailRecord)],
     ) -> Result<()> {
+        if records.is_empty() {
+            return Ok(());
+        }
         let listed = self.ensure_external_mailbox(mailbox).await?;
-        let last = mails.iter().map(|m| m.uid).max().unwrap_or(0);
+        let last = records.iter().map(|(uid, _)| *uid).max().unwrap_or(0);
         let header = self
             .index
             .update_header(&listed.guid, &listed.record.name, |h| {
@@ -336,22 +381,14 @@ impl Mailspace {
                 }))
             })
             .await?;
-        let records: Vec<(u32, MailRecord)> = mails
+        let records: Vec<(u32, MailRecord)> = records
             .iter()
-            .zip(oids)
-            .map(|(m, oid)| {
+            .map(|(uid, r)| {
                 (
-                    m.uid,
+                    *uid,
                     MailRecord {
-                        oid: *oid,
-                        guid: m.guid.clone(),
-                        flags: m.flags,
-                        keywords: m.keywords.clone(),
                         modseq: header.highest_modseq,
-                        physical_size: m.body.len() as u64,
-                        virtual_size: virtual_size(m.body),
-                        received: m.received,
-                        saved: m.saved,
+                        ..r.clone()
                     },
                 )
             })
@@ -379,6 +416,30 @@ impl Mailspace {
         }
         Ok(())
     }
+}
+
+/// The omap records of written mails (modseq 0: the mirror gives the batch's).
+pub fn external_records(mails: &[ExternalMail<'_>], oids: &[Guid128]) -> Vec<(u32, MailRecord)> {
+    mails
+        .iter()
+        .zip(oids)
+        .map(|(m, oid)| {
+            (
+                m.uid,
+                MailRecord {
+                    oid: *oid,
+                    guid: m.guid.clone(),
+                    flags: m.flags,
+                    keywords: m.keywords.clone(),
+                    modseq: 0,
+                    physical_size: m.body.len() as u64,
+                    virtual_size: virtual_size(m.body),
+                    received: m.received,
+                    saved: m.saved,
+                },
+            )
+        })
+        .collect()
 }
 
 fn check_mail(m: &ExternalMail<'_>) -> Result<()> {

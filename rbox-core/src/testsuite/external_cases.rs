@@ -5,7 +5,9 @@ use super::store_cases::OBSERVED_BODY;
 use crate::error::StoreError;
 use crate::format::flags::MailFlags;
 use crate::format::guid::{Guid128, MailGuid};
-use crate::store::{ExternalFlags, ExternalMail, ExternalMailbox};
+use crate::store::{
+    ExternalFlags, ExternalMail, ExternalMailbox, ExternalMirror, MirrorOp, external_records,
+};
 
 fn mail(uid: u32, body: &[u8]) -> ExternalMail<'_> {
     let oid = Guid128::generate();
@@ -153,4 +155,70 @@ pub async fn external_save_refuses_oversize(c: Ctx) {
     let err = sp.save_external(&mb, &[mail(1, &big)]).await.unwrap_err();
     assert!(matches!(err, StoreError::TooLarge { .. }), "{err}");
     assert!(sp.index().mailbox(&mb.guid).await.unwrap().is_none());
+}
+
+/// The queued mirror: saves from many commits land merged and in order with the flag
+/// change and expunge queued after them; `flush` waits for all of it.
+pub async fn external_mirror_queue_applies_in_order(c: Ctx) {
+    let store = c.store();
+    let sp = c.space(&store, "u");
+    let mb = ExternalMailbox {
+        guid: Guid128::generate(),
+        name: "INBOX".into(),
+    };
+    let mirror = ExternalMirror::new(4);
+    let mut oids = Vec::new();
+    // More commits than the backlog holds: push waits instead of growing without bound.
+    for uid in 1..=10u32 {
+        let body = format!("Subject: {uid}\n\nbody {uid}\n");
+        let mails = [mail(uid, body.as_bytes())];
+        let written = sp.write_external(&mb, &mails).await.unwrap();
+        let op = MirrorOp::Saves {
+            mailbox: mb.clone(),
+            records: external_records(&mails, &written),
+        };
+        mirror.push(&sp, op).await;
+        oids.extend(written);
+    }
+    mirror
+        .push(
+            &sp,
+            MirrorOp::Flags {
+                mailbox: mb.clone(),
+                changes: vec![ExternalFlags {
+                    uid: 3,
+                    flags: MailFlags::ANSWERED,
+                    keywords: vec!["Work".into()],
+                }],
+            },
+        )
+        .await;
+    sp.remove_external_objects(&[(4, oids[3])]).await.unwrap();
+    mirror
+        .push(
+            &sp,
+            MirrorOp::Expunges {
+                mailbox: mb.clone(),
+                mails: vec![(4, oids[3])],
+            },
+        )
+        .await;
+    mirror.flush().await;
+    assert_eq!(mirror.pending(), 0);
+    let h = sp.index().header(&mb.guid).await.unwrap().unwrap();
+    assert_eq!(h.next_uid, 11);
+    let page = sp.index().list_records(&mb.guid, 0, 100).await.unwrap();
+    let uids: Vec<u32> = page.records.iter().map(|(u, _)| *u).collect();
+    assert_eq!(uids, [1, 2, 3, 5, 6, 7, 8, 9, 10]);
+    let (_, three) = &page.records[2];
+    assert_eq!(
+        (three.flags, three.keywords.clone()),
+        (MailFlags::ANSWERED, vec!["Work".to_string()]),
+        "the flag change queued after the save applied after it"
+    );
+    assert!(
+        page.records
+            .iter()
+            .all(|(u, r)| r.oid == oids[*u as usize - 1])
+    );
 }
