@@ -136,6 +136,85 @@ impl Index {
         Err(conflict(format!("header of mailbox {name:?}")))
     }
 
+    /// The header as last seen by this process, without a round trip.
+    pub(crate) fn cached_header(&self, mailbox: &Guid128) -> Option<MailboxHeader> {
+        self.cache.get(&self.pool, &self.ns, mailbox)
+    }
+
+    /// Add records whose UIDs another index handed out, advancing `next_uid` past them and
+    /// giving them one new modseq. When the cached header is current and every record
+    /// falls in the head shard, that is one op (header compare-and-set, absent-key
+    /// compares, and the sets together); otherwise, or on a race, the two steps.
+    pub(crate) async fn insert_advancing(
+        &self,
+        mailbox: &Guid128,
+        name: &str,
+        records: &[(u32, MailRecord)],
+    ) -> Result<()> {
+        let last = records.iter().map(|(uid, _)| *uid).max().unwrap_or(0);
+        let advance = |h: &MailboxHeader| MailboxHeader {
+            next_uid: h.next_uid.max(last.saturating_add(1)),
+            highest_modseq: h.highest_modseq + 1,
+            ..*h
+        };
+        let with_modseq = |modseq: u64| -> Vec<(u32, MailRecord)> {
+            records
+                .iter()
+                .map(|(uid, r)| {
+                    (
+                        *uid,
+                        MailRecord {
+                            modseq,
+                            ..r.clone()
+                        },
+                    )
+                })
+                .collect()
+        };
+        if let Some(cur) = self.cached_header(mailbox)
+            && records
+                .iter()
+                .all(|(uid, _)| shard_of(*uid, cur.shard_span) == 0)
+        {
+            let next = advance(&cur);
+            let batch = with_modseq(next.highest_modseq);
+            let mut op =
+                WriteOp::new()
+                    .assert_exists()
+                    .omap_cmp(KEY_HEADER, CmpOp::Eq, cur.encode());
+            for (uid, r) in &batch {
+                r.validate()
+                    .map_err(|e| StoreError::Invalid(e.to_string()))?;
+                op = op.omap_cmp(mail_key(*uid), CmpOp::Eq, Vec::new());
+            }
+            let sets = batch.iter().map(|(u, r)| (mail_key(*u), r.encode()));
+            op = op.omap_set(sets.chain([(KEY_HEADER.to_string(), next.encode())]));
+            match self.backend.write_op(&self.shard_loc(mailbox, 0), op).await {
+                Ok(()) => {
+                    self.cache.put(&self.pool, &self.ns, mailbox, next);
+                    return Ok(());
+                }
+                // Someone else moved the header, or fsck indexed one of these already.
+                Err(BackendError::Canceled(_)) => {}
+                Err(BackendError::NotFound(_)) => {
+                    self.cache.forget(&self.pool, &self.ns, mailbox);
+                    return Err(StoreError::MailboxNotFound(name.to_string()));
+                }
+                Err(e) => return Err(e.into()),
+            }
+            self.cache.forget(&self.pool, &self.ns, mailbox);
+        }
+        let header = self
+            .update_header(mailbox, name, |h| Ok(Some(advance(h))))
+            .await?;
+        self.insert(
+            mailbox,
+            header.shard_span,
+            &with_modseq(header.highest_modseq),
+        )
+        .await
+    }
+
     /// Hand out `count` consecutive UIDs and one new modseq.
     pub async fn allocate(&self, mailbox: &Guid128, name: &str, count: u32) -> Result<Allocation> {
         if count == 0 {

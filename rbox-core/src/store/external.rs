@@ -17,7 +17,7 @@ use crate::error::{Result, StoreError};
 use crate::format::flags::MailFlags;
 use crate::format::guid::{Guid128, MailGuid};
 use crate::index::MailRecord;
-use crate::index::format::{MailboxHeader, validate_keyword};
+use crate::index::format::validate_keyword;
 use crate::index::mailboxes::{ListedMailbox, now_secs};
 
 /// The mailbox a change belongs to, as the external index names it.
@@ -369,33 +369,26 @@ impl Mailspace {
         if records.is_empty() {
             return Ok(());
         }
-        let listed = self.ensure_external_mailbox(mailbox).await?;
-        let last = records.iter().map(|(uid, _)| *uid).max().unwrap_or(0);
-        let header = self
+        // A mailbox whose header this process knows exists (renames and deletions come
+        // as their own ops): no lookup, and the insert is one op.
+        let known = self.index.cached_header(&mailbox.guid).is_some();
+        if !known {
+            self.ensure_external_mailbox(mailbox).await?;
+        }
+        match self
             .index
-            .update_header(&listed.guid, &listed.record.name, |h| {
-                Ok(Some(MailboxHeader {
-                    next_uid: h.next_uid.max(last.saturating_add(1)),
-                    highest_modseq: h.highest_modseq + 1,
-                    ..*h
-                }))
-            })
-            .await?;
-        let records: Vec<(u32, MailRecord)> = records
-            .iter()
-            .map(|(uid, r)| {
-                (
-                    *uid,
-                    MailRecord {
-                        modseq: header.highest_modseq,
-                        ..r.clone()
-                    },
-                )
-            })
-            .collect();
-        self.index
-            .insert(&listed.guid, header.shard_span, &records)
+            .insert_advancing(&mailbox.guid, &mailbox.name, records)
             .await
+        {
+            Err(StoreError::MailboxNotFound(_)) if known => {
+                // Deleted behind this process's back: re-create it like the first time.
+                self.ensure_external_mailbox(mailbox).await?;
+                self.index
+                    .insert_advancing(&mailbox.guid, &mailbox.name, records)
+                    .await
+            }
+            r => r,
+        }
     }
 
     async fn unindex(&self, mailbox: &ExternalMailbox, mails: &[(u32, Guid128)]) -> Result<()> {
