@@ -111,8 +111,13 @@ int rbox_rs_save(struct rbox_rs_user *user, const struct rbox_rs_mailbox *box,
 		 struct rbox_rs_save_mail *mails, size_t count,
 		 char **error_r);
 
+/* The object's data; a read started by rbox_rs_prefetch() is awaited instead. */
 int rbox_rs_read(struct rbox_rs_user *user, const unsigned char oid[16],
 		 struct rbox_rs_body *body_r, char **error_r);
+/* Start reading the object in the background for a later rbox_rs_read() (Dovecot's
+   mail_prefetch_count). Never fails: a refused or failed prefetch just means the read
+   happens then. */
+void rbox_rs_prefetch(struct rbox_rs_user *user, const unsigned char oid[16]);
 void rbox_rs_body_free(struct rbox_rs_body *body);
 
 /* The object's G xattr (for mails saved with a text GUID). */

@@ -139,6 +139,31 @@ rbox_mail_get_stream(struct mail *_mail, bool get_body ATTR_UNUSED,
 	return index_mail_init_stream(mail, hdr_size, body_size, stream_r);
 }
 
+/* Dovecot's mail_prefetch_count: start the object's read now, so that the reads of a
+   FETCH over many mails overlap instead of queueing one round trip each. */
+static bool rbox_mail_prefetch(struct mail *_mail)
+{
+	struct index_mail *mail = INDEX_MAIL(_mail);
+	struct rbox_mailbox *mbox = RBOX_MAILBOX(_mail->box);
+	struct rbox_storage *storage = RBOX_STORAGE(_mail->box->storage);
+	const struct rbox_mail_index_record *rec;
+	const void *data;
+	bool expunged;
+
+	if (mail->data.access_part == 0 || mail->data.stream != NULL ||
+	    _mail->saving || storage->user == NULL)
+		return TRUE;
+	mail_index_lookup_ext(_mail->transaction->view, _mail->seq,
+			      mbox->obox_ext_id, &data, &expunged);
+	if (data == NULL || expunged)
+		return TRUE;
+	rec = data;
+	if (guid_128_is_empty(rec->oid))
+		return TRUE;
+	rbox_rs_prefetch(storage->user, rec->oid);
+	return FALSE;
+}
+
 static int
 rbox_mail_get_special(struct mail *_mail, enum mail_fetch_field field,
 		      const char **value_r)
@@ -190,7 +215,7 @@ struct mail_vfuncs rbox_mail_vfuncs = {
 	.set_seq = index_mail_set_seq,
 	.set_uid = index_mail_set_uid,
 	.set_uid_cache_updates = index_mail_set_uid_cache_updates,
-	.prefetch = index_mail_prefetch,
+	.prefetch = rbox_mail_prefetch,
 	.precache = index_mail_precache,
 	.add_temp_wanted_fields = index_mail_add_temp_wanted_fields,
 	.get_flags = index_mail_get_flags,

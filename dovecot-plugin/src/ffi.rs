@@ -255,13 +255,25 @@ pub unsafe extern "C" fn rbox_rs_read(
         let oid = unsafe { oid_arg(oid) }?;
         // SAFETY: valid out-pointer per the contract.
         let out = unsafe { body_r.as_mut() }.ok_or_else(|| params("no body slot"))?;
-        let data = runtime::block_on(user.space.read_body(&oid)).map_err(store_fail)?;
+        let data = runtime::block_on(user.prefetch.read(&user.space, &oid)).map_err(store_fail)?;
         let boxed: Box<Vec<u8>> = Box::new(data);
         out.data = boxed.as_ptr();
         out.size = boxed.len();
         out.owner = Box::into_raw(boxed) as *mut c_void;
         Ok(())
     })
+}
+
+/// # Safety
+/// See `c/rbox-ffi.h`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rbox_rs_prefetch(user: *mut User, oid: *const [u8; 16]) {
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: per the contract.
+        if let (Ok(user), Ok(oid)) = unsafe { (user_ref(user), oid_arg(oid)) } {
+            user.prefetch.start(&user.space, oid);
+        }
+    }));
 }
 
 /// # Safety

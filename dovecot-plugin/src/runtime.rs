@@ -9,17 +9,74 @@ use std::time::Duration;
 use rbox_core::backend::BackendError;
 use rbox_core::backend::librados::LibradosBackend;
 use rbox_core::error::StoreError;
+use rbox_core::format::guid::Guid128;
 use rbox_core::rados::Cluster;
 use rbox_core::store::{ExternalMirror, Mailspace, Store};
 
 use crate::settings::PluginSettings;
 
-/// A user's handle: the user's namespace in the shared store, and the process's queue of
-/// omap mirror writes for that store.
+/// A user's handle: the user's namespace in the shared store, the process's queue of
+/// omap mirror writes for that store, and the reads started ahead of use.
 #[derive(Debug)]
 pub struct User {
     pub space: Mailspace,
     pub mirror: ExternalMirror,
+    pub prefetch: Prefetch,
+}
+
+type PendingRead = tokio::task::JoinHandle<Result<Vec<u8>, StoreError>>;
+
+/// Bodies being read ahead (Dovecot's `mail_prefetch_count`), by object id. Bounded: a
+/// prefetch whose mail is never read (a closed mail, an aborted FETCH) must not pin memory,
+/// so when the table is full it is emptied (prefetching is only an optimisation).
+#[derive(Debug, Default)]
+pub struct Prefetch {
+    pending: Mutex<HashMap<Guid128, PendingRead>>,
+}
+
+/// At most this many reads ahead per user session.
+const PREFETCH_MAX: usize = 256;
+
+impl Prefetch {
+    /// Start reading `oid` in the background unless it is already under way.
+    pub fn start(&self, space: &Mailspace, oid: Guid128) {
+        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        if pending.contains_key(&oid) {
+            return;
+        }
+        if pending.len() >= PREFETCH_MAX {
+            for (_, h) in pending.drain() {
+                h.abort();
+            }
+        }
+        let space = space.clone();
+        let h = runtime().spawn(async move { space.read_body(&oid).await });
+        pending.insert(oid, h);
+    }
+
+    /// The body of `oid`: the prefetched read if one was started, else a read now.
+    pub async fn read(&self, space: &Mailspace, oid: &Guid128) -> Result<Vec<u8>, StoreError> {
+        let started = self
+            .pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(oid);
+        if let Some(h) = started
+            && let Ok(r) = h.await
+        {
+            return r;
+        }
+        space.read_body(oid).await
+    }
+}
+
+impl Drop for Prefetch {
+    fn drop(&mut self) {
+        let pending = self.pending.get_mut().unwrap_or_else(|p| p.into_inner());
+        for (_, h) in pending.drain() {
+            h.abort();
+        }
+    }
 }
 
 /// Unapplied mirror ops a process may hold before a commit waits for the queue.
@@ -133,5 +190,9 @@ async fn open_store(settings: &PluginSettings) -> Result<Store, StoreError> {
 pub fn open_user(settings: &PluginSettings, username: &str) -> Result<User, StoreError> {
     let (store, mirror) = store(settings)?;
     let space = block_on(store.user(username))?;
-    Ok(User { space, mirror })
+    Ok(User {
+        space,
+        mirror,
+        prefetch: Prefetch::default(),
+    })
 }

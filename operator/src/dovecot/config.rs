@@ -314,6 +314,8 @@ pub fn render(cfg: &FleetConfig, layout: &Layout) -> String {
     );
     let _ = writeln!(w, "mail_plugins = $mail_plugins storage_rbox");
     let _ = writeln!(w, "mail_location = rbox:{}/%u", layout.index_dir);
+    // A FETCH over many mails reads that many objects ahead, in parallel.
+    let _ = writeln!(w, "mail_prefetch_count = 32");
     // librados needs more address space than Dovecot's default 256 MiB (thread stacks).
     let _ = writeln!(w, "default_vsz_limit = 0");
     // Dovecot clears its children's environment; librados finds ceph.conf only through this.
