@@ -56,8 +56,11 @@ struct rbox_rs_save_mail {
 	/* The mail GUID: 16 bytes, or a text GUID (dsync) when guid_text != NULL. */
 	unsigned char guid[16];
 	const char *guid_text;
+	/* The body, or for a copy (data == NULL) the source object, read and copied with
+	   its metadata in RADOS (M and U become the destination's). */
 	const unsigned char *data;
 	size_t size;
+	const unsigned char *src_oid;
 	int64_t received_date;
 	int64_t save_date;
 	uint8_t flags;

@@ -109,8 +109,12 @@ rbox_mail_get_stream(struct mail *_mail, bool get_body ATTR_UNUSED,
 			mail->data.stream = rbox_mail_saving_stream(_mail);
 	}
 	if (mail->data.stream == NULL) {
-		if (rbox_mail_lookup(_mail, &rec) < 0)
-			return -1;
+		if (!_mail->saving ||
+		    !rbox_save_get_copy_source(_mail->transaction->save_ctx,
+					       _mail->seq, rec.oid)) {
+			if (rbox_mail_lookup(_mail, &rec) < 0)
+				return -1;
+		}
 		user = rbox_storage_user(_mail->box->storage);
 		if (user == NULL)
 			return -1;

@@ -17,6 +17,9 @@
 struct rbox_save_mail {
 	uint32_t seq;
 	guid_128_t oid, guid;
+	/* a copy: the source object, copied in RADOS at commit (body == NULL) */
+	guid_128_t src_oid;
+	bool is_copy;
 	const char *guid_text;
 	buffer_t *body;
 	time_t received_date, save_date;
@@ -67,6 +70,10 @@ rbox_save_alloc(struct mailbox_transaction_context *t)
 	return t->save_ctx;
 }
 
+static struct rbox_save_mail *rbox_save_add_mail(struct rbox_save_context *ctx);
+static void rbox_save_set_metadata(struct rbox_save_context *ctx,
+				   struct rbox_save_mail *m);
+
 static struct rbox_save_mail *rbox_save_current(struct rbox_save_context *ctx)
 {
 	i_assert(array_count(&ctx->mails) > 0);
@@ -76,13 +83,35 @@ static struct rbox_save_mail *rbox_save_current(struct rbox_save_context *ctx)
 int rbox_save_begin(struct mail_save_context *_ctx, struct istream *input)
 {
 	struct rbox_save_context *ctx = RBOX_SAVECTX(_ctx);
-	struct mail_save_data *mdata = &_ctx->data;
-	struct rbox_mail_index_record rec;
 	struct rbox_save_mail *m;
 	struct istream *lf_input;
 
 	ctx->failed = FALSE;
 	ctx->finished = FALSE;
+
+	m = rbox_save_add_mail(ctx);
+	m->body = buffer_create_dynamic(default_pool, 4096);
+	_ctx->data.output = o_stream_create_buffer(m->body);
+
+	if (_ctx->dest_mail == NULL) {
+		if (ctx->mail == NULL)
+			ctx->mail = mail_alloc(_ctx->transaction, 0, NULL);
+		_ctx->dest_mail = ctx->mail;
+	}
+	mail_set_seq_saving(_ctx->dest_mail, ctx->seq);
+
+	lf_input = i_stream_create_lf(input);
+	ctx->input = index_mail_cache_parse_init(_ctx->dest_mail, lf_input);
+	i_stream_unref(&lf_input);
+	return 0;
+}
+
+/* A new mail of the transaction in Dovecot's index: object id, GUID, flags, keywords. */
+static struct rbox_save_mail *rbox_save_add_mail(struct rbox_save_context *ctx)
+{
+	struct mail_save_data *mdata = &ctx->ctx.data;
+	struct rbox_mail_index_record rec;
+	struct rbox_save_mail *m;
 
 	m = array_append_space(&ctx->mails);
 	/* Dovecot's order, as upstream: the object id first, the GUID next */
@@ -93,8 +122,6 @@ int rbox_save_begin(struct mail_save_context *_ctx, struct istream *input)
 	} else {
 		guid_128_generate(m->guid);
 	}
-	m->body = buffer_create_dynamic(default_pool, 4096);
-	_ctx->data.output = o_stream_create_buffer(m->body);
 
 	mail_index_append(ctx->trans, mdata->uid, &ctx->seq);
 	m->seq = ctx->seq;
@@ -112,18 +139,7 @@ int rbox_save_begin(struct mail_save_context *_ctx, struct istream *input)
 	guid_128_copy(rec.oid, m->oid);
 	mail_index_update_ext(ctx->trans, ctx->seq, ctx->mbox->obox_ext_id,
 			      &rec, NULL);
-
-	if (_ctx->dest_mail == NULL) {
-		if (ctx->mail == NULL)
-			ctx->mail = mail_alloc(_ctx->transaction, 0, NULL);
-		_ctx->dest_mail = ctx->mail;
-	}
-	mail_set_seq_saving(_ctx->dest_mail, ctx->seq);
-
-	lf_input = i_stream_create_lf(input);
-	ctx->input = index_mail_cache_parse_init(_ctx->dest_mail, lf_input);
-	i_stream_unref(&lf_input);
-	return 0;
+	return m;
 }
 
 int rbox_save_continue(struct mail_save_context *_ctx)
@@ -162,7 +178,6 @@ int rbox_save_finish(struct mail_save_context *_ctx)
 	struct rbox_save_context *ctx = RBOX_SAVECTX(_ctx);
 	struct mail_save_data *mdata = &_ctx->data;
 	struct rbox_save_mail *m = rbox_save_current(ctx);
-	struct rbox_mail_dates dates;
 
 	ctx->finished = TRUE;
 	if (_ctx->data.output != NULL) {
@@ -174,6 +189,29 @@ int rbox_save_finish(struct mail_save_context *_ctx)
 		}
 		o_stream_destroy(&_ctx->data.output);
 	}
+	rbox_save_set_metadata(ctx, m);
+
+	index_mail_cache_parse_deinit(_ctx->dest_mail, mdata->received_date,
+				      !ctx->failed);
+	if (ctx->input != NULL)
+		i_stream_unref(&ctx->input);
+
+	if (ctx->failed) {
+		buffer_free(&m->body);
+		array_delete(&ctx->mails, array_count(&ctx->mails) - 1, 1);
+		index_storage_save_abort_last(_ctx, ctx->seq);
+	}
+	index_save_context_free(_ctx);
+	return ctx->failed ? -1 : 0;
+}
+
+/* Dates, flags, keywords and POP3 data of the mail being added, from the save data. */
+static void rbox_save_set_metadata(struct rbox_save_context *ctx,
+				   struct rbox_save_mail *m)
+{
+	struct mail_save_data *mdata = &ctx->ctx.data;
+	struct rbox_mail_dates dates;
+
 	if (mdata->received_date == (time_t)-1)
 		mdata->received_date = ioloop_time;
 	m->received_date = mdata->received_date;
@@ -191,19 +229,43 @@ int rbox_save_finish(struct mail_save_context *_ctx)
 		mail_index_update_ext(ctx->trans, ctx->seq,
 				      ctx->mbox->dates_ext_id, &dates, NULL);
 	}
+}
 
-	index_mail_cache_parse_deinit(_ctx->dest_mail, mdata->received_date,
-				      !ctx->failed);
-	if (ctx->input != NULL)
-		i_stream_unref(&ctx->input);
+/* COPY/MOVE between mailboxes of one rbox storage: the object is copied in RADOS at
+   commit (by the Rust core: read and write there, never through Dovecot's parser or the
+   client), with the mail's GUID, received date and sizes kept (the save date is now's). MOVE is this copy plus Dovecot's
+   expunge of the source, as librmb does it. */
+int rbox_save_copy(struct mail_save_context *_ctx, struct mail *mail)
+{
+	struct rbox_save_context *ctx = RBOX_SAVECTX(_ctx);
+	struct rbox_mail_index_record src;
+	struct rbox_save_mail *m;
+	const char *guid;
+	time_t received;
 
-	if (ctx->failed) {
-		buffer_free(&m->body);
-		array_delete(&ctx->mails, array_count(&ctx->mails) - 1, 1);
-		index_storage_save_abort_last(_ctx, ctx->seq);
+	ctx->finished = TRUE;
+	ctx->failed = FALSE;
+	if (rbox_mail_lookup(mail, &src) < 0 ||
+	    mail_get_received_date(mail, &received) < 0 ||
+	    mail_get_special(mail, MAIL_FETCH_GUID, &guid) < 0) {
+		/* same storage: the error is already set where the caller looks */
+		index_save_context_free(_ctx);
+		return -1;
 	}
+	if (_ctx->data.guid == NULL)
+		mailbox_save_set_guid(_ctx, guid);
+	if (_ctx->data.received_date == (time_t)-1)
+		_ctx->data.received_date = received;
+
+	m = rbox_save_add_mail(ctx);
+	m->is_copy = TRUE;
+	guid_128_copy(m->src_oid, src.oid);
+	rbox_save_set_metadata(ctx, m);
+	index_copy_cache_fields(_ctx, mail, ctx->seq);
+	if (_ctx->dest_mail != NULL)
+		mail_set_seq_saving(_ctx->dest_mail, ctx->seq);
 	index_save_context_free(_ctx);
-	return ctx->failed ? -1 : 0;
+	return 0;
 }
 
 void rbox_save_cancel(struct mail_save_context *_ctx)
@@ -212,6 +274,24 @@ void rbox_save_cancel(struct mail_save_context *_ctx)
 
 	ctx->failed = TRUE;
 	(void)rbox_save_finish(_ctx);
+}
+
+bool rbox_save_get_copy_source(struct mail_save_context *_ctx, uint32_t seq,
+			       guid_128_t src_oid_r)
+{
+	struct rbox_save_context *ctx;
+	const struct rbox_save_mail *m;
+
+	if (_ctx->transaction == NULL)
+		return FALSE;
+	ctx = RBOX_SAVECTX(_ctx);
+	array_foreach(&ctx->mails, m) {
+		if (m->seq == seq && m->is_copy) {
+			guid_128_copy(src_oid_r, m->src_oid);
+			return TRUE;
+		}
+	}
+	return FALSE;
 }
 
 const buffer_t *rbox_save_get_body(struct mail_save_context *_ctx, uint32_t seq)
@@ -261,8 +341,12 @@ static int rbox_save_write(struct rbox_save_context *ctx,
 		memcpy(out[n].oid, m->oid, sizeof(out[n].oid));
 		memcpy(out[n].guid, m->guid, sizeof(out[n].guid));
 		out[n].guid_text = m->guid_text;
-		out[n].data = m->body->data;
-		out[n].size = m->body->used;
+		if (m->is_copy) {
+			out[n].src_oid = m->src_oid;
+		} else {
+			out[n].data = m->body->data;
+			out[n].size = m->body->used;
+		}
 		out[n].received_date = m->received_date;
 		out[n].save_date = m->save_date;
 		out[n].flags = m->flags;

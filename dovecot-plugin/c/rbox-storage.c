@@ -508,8 +508,10 @@ rbox_copy(struct mail_save_context *ctx, struct mail *mail)
 {
 	const char *guid;
 
-	/* Like librmb: a copy is a new object that keeps the mail GUID (G).
-	   The body still passes through this process (not the client). */
+	/* Within one rbox storage (one user's namespace): a RADOS copy at commit. */
+	if (mail->box->storage == ctx->transaction->box->storage)
+		return rbox_save_copy(ctx, mail);
+	/* Like librmb: a copy is a new object that keeps the mail GUID (G). */
 	if (ctx->data.guid == NULL &&
 	    strcmp(mail->box->storage->name, RBOX_STORAGE_NAME) == 0 &&
 	    mail_get_special(mail, MAIL_FETCH_GUID, &guid) == 0)

@@ -85,6 +85,10 @@ void rbox_transaction_save_commit_post(struct mail_save_context *ctx,
 				       struct mail_index_transaction_commit_result *result);
 void rbox_transaction_save_rollback(struct mail_save_context *ctx);
 const buffer_t *rbox_save_get_body(struct mail_save_context *ctx, uint32_t seq);
+/* For a mail copied in this transaction: its source object. */
+bool rbox_save_get_copy_source(struct mail_save_context *ctx, uint32_t seq,
+			       guid_128_t src_oid_r);
+int rbox_save_copy(struct mail_save_context *ctx, struct mail *mail);
 
 /* rbox-sync.c */
 struct rbox_sync_context {

@@ -35,6 +35,7 @@ pub struct SaveMail {
     pub guid_text: *const c_char,
     pub data: *const u8,
     pub size: usize,
+    pub src_oid: *const [u8; 16],
     pub received_date: i64,
     pub save_date: i64,
     pub flags: u8,

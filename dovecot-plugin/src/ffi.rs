@@ -211,6 +211,8 @@ pub unsafe extern "C" fn rbox_rs_save(
                 guid,
                 // SAFETY: `data` holds `size` bytes.
                 body: unsafe { slice(m.data, m.size) },
+                // SAFETY: NULL or 16 readable bytes per the contract.
+                source: unsafe { m.src_oid.as_ref() }.map(|o| Guid128::from_bytes(*o)),
                 received: m.received_date,
                 saved: m.save_date,
                 flags: MailFlags(m.flags & MailFlags::ALL & !MailFlags::RECENT.bits()),
@@ -221,19 +223,19 @@ pub unsafe extern "C" fn rbox_rs_save(
             });
         }
         // Durable first (the commit waits for it), the omap mirror queued behind it.
-        let oids = runtime::block_on(async {
-            let oids = user.space.write_external(&mb, &list).await?;
-            let records = external_records(&list, &oids);
+        let written = runtime::block_on(async {
+            let written = user.space.write_external(&mb, &list).await?;
+            let records = external_records(&list, &written);
             let op = MirrorOp::Saves {
                 mailbox: mb.clone(),
                 records,
             };
             user.mirror.push(&user.space, op).await;
-            Ok::<_, StoreError>(oids)
+            Ok::<_, StoreError>(written)
         })
         .map_err(store_fail)?;
-        for (m, oid) in raw.iter_mut().zip(&oids) {
-            m.oid = *oid.as_bytes();
+        for (m, w) in raw.iter_mut().zip(&written) {
+            m.oid = *w.oid.as_bytes();
         }
         Ok(())
     })

@@ -35,7 +35,11 @@ pub struct ExternalMail<'a> {
     /// Preferred object id (Dovecot generates it right before the mail GUID).
     pub oid: Guid128,
     pub guid: MailGuid,
+    /// The mail's data; empty for a copy.
     pub body: &'a [u8],
+    /// A copy (COPY/MOVE within the namespace): the object whose data is copied, read
+    /// and written in RADOS at commit; `body` is then ignored.
+    pub source: Option<Guid128>,
     pub received: i64,
     pub saved: i64,
     pub flags: MailFlags,
@@ -60,6 +64,14 @@ pub struct ExternalSaved {
     pub index_error: Option<StoreError>,
 }
 
+/// One object [`Mailspace::write_external`] wrote.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExternalWritten {
+    pub oid: Guid128,
+    pub physical_size: u64,
+    pub virtual_size: u64,
+}
+
 impl Mailspace {
     /// Write the bodies of a commit concurrently, then mirror them into the omap index in
     /// one batch. Fails (and removes what it wrote) if any body could not be written.
@@ -68,75 +80,98 @@ impl Mailspace {
         mailbox: &ExternalMailbox,
         mails: &[ExternalMail<'_>],
     ) -> Result<ExternalSaved> {
-        let oids = self.write_external(mailbox, mails).await?;
-        let records = external_records(mails, &oids);
+        let written = self.write_external(mailbox, mails).await?;
+        let records = external_records(mails, &written);
         let index_error = self.index_external_saves(mailbox, &records).await.err();
+        let oids = written.iter().map(|w| w.oid).collect();
         Ok(ExternalSaved { oids, index_error })
     }
 
-    /// The durable half of a save: every body with all its xattrs, written concurrently.
-    /// Fails (and removes what it wrote) if any body could not be written; returns the
-    /// object ids used, in input order. The omap records are [`Self::index_external_saves`]'
-    /// job (the plugin queues them behind the commit: see [`super::ExternalMirror`]).
+    /// The durable half of a save: every body with all its xattrs, written concurrently
+    /// (a copy's data read from its source object first). Fails (and removes what it
+    /// wrote) if any object could not be written; returns what was written, in input
+    /// order. The omap records are [`Self::index_external_saves`]' job (the plugin queues
+    /// them behind the commit: see [`super::ExternalMirror`]).
     pub async fn write_external(
         &self,
         mailbox: &ExternalMailbox,
         mails: &[ExternalMail<'_>],
-    ) -> Result<Vec<Guid128>> {
+    ) -> Result<Vec<ExternalWritten>> {
         for m in mails {
             check_mail(m)?;
-            super::body::plan_write(&self.write_limits(), m.body.len() as u64, 0)?;
+            if m.source.is_none() {
+                super::body::plan_write(&self.write_limits(), m.body.len() as u64, 0)?;
+            }
         }
         let listed = self.listed_for(mailbox);
-        let cfg = self.cfg().clone();
         let concurrency = self.inner.config.scan_concurrency.max(1);
         // Futures built first (not in a stream closure): keeps the returned future Send.
         let writes: Vec<_> = mails
             .iter()
-            .map(|m| {
-                let mut meta = new_mail_metadata(
-                    &cfg,
-                    &listed,
-                    m.uid,
-                    &m.guid,
-                    m.received,
-                    m.body.len() as u64,
-                    virtual_size(m.body),
-                    m.flags,
-                    None,
-                );
-                if cfg.is_mail_attribute(crate::format::metadata::MetadataKey::Pop3Uidl) {
-                    meta.pop3_uidl = m.pop3_uidl.clone();
-                }
-                if cfg.is_mail_attribute(crate::format::metadata::MetadataKey::Pop3Order) {
-                    meta.pop3_order = m.pop3_order.filter(|&o| o != 0);
-                }
-                let encoded = encode_metadata(&cfg, &meta, &m.keywords);
-                async move {
-                    self.write_fresh_object(m.body, |_| encoded.clone(), m.saved, m.oid)
-                        .await
-                }
-            })
+            .map(|m| self.write_one_external(&listed, m))
             .collect();
-        let results: Vec<Result<Guid128>> = futures::stream::iter(writes)
+        let results: Vec<Result<ExternalWritten>> = futures::stream::iter(writes)
             .buffered(concurrency)
             .collect()
             .await;
         if let Some(pos) = results.iter().position(|r| r.is_err()) {
             // Nothing of a failed commit may stay behind: Dovecot rolls its index back.
-            for oid in results.iter().filter_map(|r| r.as_ref().ok()) {
-                let _ = self.backend().remove(&self.mail_loc(&oid.to_hex())).await;
+            for w in results.iter().filter_map(|r| r.as_ref().ok()) {
+                let _ = self.backend().remove(&self.mail_loc(&w.oid.to_hex())).await;
             }
             let mut results = results;
             return Err(results.swap_remove(pos).unwrap_err());
         }
-        let oids: Vec<Guid128> = results.into_iter().map(|r| r.unwrap_or_default()).collect();
+        let written: Vec<ExternalWritten> = results.into_iter().flatten().collect();
         if self.inner.config.recovery_index {
-            for oid in &oids {
-                self.append_recovery_index(&oid.to_hex()).await;
+            for w in &written {
+                self.append_recovery_index(&w.oid.to_hex()).await;
             }
         }
-        Ok(oids)
+        Ok(written)
+    }
+
+    async fn write_one_external(
+        &self,
+        listed: &ListedMailbox,
+        m: &ExternalMail<'_>,
+    ) -> Result<ExternalWritten> {
+        let copied;
+        let body: &[u8] = match &m.source {
+            Some(src) => {
+                copied = self.read_body(src).await?;
+                &copied
+            }
+            None => m.body,
+        };
+        let cfg = self.cfg();
+        let virt = virtual_size(body);
+        let mut meta = new_mail_metadata(
+            cfg,
+            listed,
+            m.uid,
+            &m.guid,
+            m.received,
+            body.len() as u64,
+            virt,
+            m.flags,
+            None,
+        );
+        if cfg.is_mail_attribute(crate::format::metadata::MetadataKey::Pop3Uidl) {
+            meta.pop3_uidl = m.pop3_uidl.clone();
+        }
+        if cfg.is_mail_attribute(crate::format::metadata::MetadataKey::Pop3Order) {
+            meta.pop3_order = m.pop3_order.filter(|&o| o != 0);
+        }
+        let encoded = encode_metadata(cfg, &meta, &m.keywords);
+        let oid = self
+            .write_fresh_object(body, |_| encoded.clone(), m.saved, m.oid)
+            .await?;
+        Ok(ExternalWritten {
+            oid,
+            physical_size: body.len() as u64,
+            virtual_size: virt,
+        })
     }
 
     /// Mirror saved mails into the omap index: one header update and one insert for the
@@ -412,21 +447,24 @@ impl Mailspace {
 }
 
 /// The omap records of written mails (modseq 0: the mirror gives the batch's).
-pub fn external_records(mails: &[ExternalMail<'_>], oids: &[Guid128]) -> Vec<(u32, MailRecord)> {
+pub fn external_records(
+    mails: &[ExternalMail<'_>],
+    written: &[ExternalWritten],
+) -> Vec<(u32, MailRecord)> {
     mails
         .iter()
-        .zip(oids)
-        .map(|(m, oid)| {
+        .zip(written)
+        .map(|(m, w)| {
             (
                 m.uid,
                 MailRecord {
-                    oid: *oid,
+                    oid: w.oid,
                     guid: m.guid.clone(),
                     flags: m.flags,
                     keywords: m.keywords.clone(),
                     modseq: 0,
-                    physical_size: m.body.len() as u64,
-                    virtual_size: virtual_size(m.body),
+                    physical_size: w.physical_size,
+                    virtual_size: w.virtual_size,
                     received: m.received,
                     saved: m.saved,
                 },

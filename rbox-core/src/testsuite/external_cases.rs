@@ -16,6 +16,7 @@ fn mail(uid: u32, body: &[u8]) -> ExternalMail<'_> {
         oid,
         guid: MailGuid::Compact(Guid128::generate()),
         body,
+        source: None,
         received: 1_704_110_403,
         saved: 1_704_110_404,
         flags: MailFlags::SEEN,
@@ -178,7 +179,7 @@ pub async fn external_mirror_queue_applies_in_order(c: Ctx) {
             records: external_records(&mails, &written),
         };
         mirror.push(&sp, op).await;
-        oids.extend(written);
+        oids.extend(written.iter().map(|w| w.oid));
     }
     mirror
         .push(
@@ -221,4 +222,66 @@ pub async fn external_mirror_queue_applies_in_order(c: Ctx) {
             .iter()
             .all(|(u, r)| r.oid == oids[*u as usize - 1])
     );
+}
+
+/// A copy reads its source object in RADOS and writes a new one with the destination's
+/// `M`/`U` (the data and the mail GUID kept); a missing source fails the whole commit and
+/// leaves nothing of it behind.
+pub async fn external_copy_reads_source_in_rados(c: Ctx) {
+    let store = c.store();
+    let sp = c.space(&store, "u");
+    let inbox = ExternalMailbox {
+        guid: Guid128::generate(),
+        name: "INBOX".into(),
+    };
+    let archive = ExternalMailbox {
+        guid: Guid128::generate(),
+        name: "Archive".into(),
+    };
+    let src = [mail(1, OBSERVED_BODY)];
+    let saved = sp.save_external(&inbox, &src).await.unwrap();
+    let copy = ExternalMail {
+        body: &[],
+        source: Some(saved.oids[0]),
+        guid: src[0].guid.clone(),
+        ..mail(5, &[])
+    };
+    let written = sp.write_external(&archive, &[copy.clone()]).await.unwrap();
+    assert_ne!(written[0].oid, saved.oids[0], "a copy is a new object");
+    assert_eq!(written[0].physical_size, OBSERVED_BODY.len() as u64);
+    let r = c
+        .backend
+        .read(&c.loc(sp.namespace(), &written[0].oid.to_hex()), 0, None)
+        .await
+        .unwrap();
+    assert_eq!(r.data, OBSERVED_BODY);
+    assert_eq!(r.xattrs["U"], b"5\0");
+    assert_eq!(
+        r.xattrs["M"],
+        format!("{}\0", archive.guid.to_hex()).into_bytes()
+    );
+    let src_obj = c
+        .backend
+        .read(&c.loc(sp.namespace(), &saved.oids[0].to_hex()), 0, None)
+        .await
+        .unwrap();
+    assert_eq!(r.xattrs["G"], src_obj.xattrs["G"], "the mail GUID is kept");
+    assert_eq!(r.xattrs["V"], b"265\0");
+    // One good copy and one of a vanished object: nothing of the commit stays.
+    let before = sp.list_object_ids().await.unwrap().len();
+    let gone = ExternalMail {
+        source: Some(Guid128::generate()),
+        ..copy.clone()
+    };
+    let good = ExternalMail {
+        uid: 6,
+        oid: Guid128::generate(),
+        ..copy
+    };
+    let err = sp
+        .write_external(&archive, &[good, gone])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::MailNotFound(_)), "{err:?}");
+    assert_eq!(sp.list_object_ids().await.unwrap().len(), before);
 }
