@@ -15,6 +15,11 @@ trap '"$E2E_ROOT/dovecot-rbox" down "$D" >/dev/null 2>&1 || true
       for p in "$RBOX_POOL" "$RBOX_INDEX_POOL"; do
         ceph --connect-timeout 15 osd pool rm "$p" "$p" --yes-i-really-really-mean-it >/dev/null 2>&1 || true
       done' EXIT
+# A Maildir Dovecot next to it: the other side of the dsync tests.
+md_env=$("$E2E_ROOT/dovecot-rbox" up "$D-maildir" maildir)
+export RBOX_DC_MD_DIR RBOX_DC_MD_IMAP_PORT
+RBOX_DC_MD_DIR=$(sed -n "s/^export RBOX_DC_DIR='\(.*\)'$/\1/p" <<<"$md_env")
+RBOX_DC_MD_IMAP_PORT=$(sed -n 's/^export RBOX_DC_IMAP_PORT=//p' <<<"$md_env")
 # shellcheck disable=SC1090
 source <("$E2E_ROOT/dovecot-rbox" up "$D" rbox)
 rc=0

@@ -309,6 +309,209 @@ SyncState *
     assert len(inbox) == 1, inbox
 
 
+# ---- dsync (doveadm backup / sync) between a Maildir Dovecot and rbox ----
+
+MD_IMAP = int(os.environ.get("RBOX_DC_MD_IMAP_PORT", "0"))
+MD_DIR = os.environ.get("RBOX_DC_MD_DIR", "")
+
+
+def imap_at(port, u):
+    m = imaplib.IMAP4("127.0.0.1", port)
+    m.login(u, "pass")
+    return m
+
+
+def snapshot(port, u):
+    """Everything a client sees: folders, UIDVALIDITY/UIDNEXT, per UID flags, date, bytes."""
+    m = imap_at(port, u)
+    boxes = {}
+    for line in ok(m.list('""', "*"), "list"):
+        attrs, name = re.match(rb'\((.*?)\) "/" (.*)$', line).groups()
+        name = name.decode().strip('"')
+        if b"\\Noselect" in attrs or b"\\NonExistent" in attrs:
+            boxes[name] = None  # a parent that exists only through its children
+            continue
+        st = ok(m.status(f'"{name}"', "(MESSAGES UIDVALIDITY UIDNEXT)"), "status")[0]
+        nums = dict(re.findall(rb"(MESSAGES|UIDVALIDITY|UIDNEXT) (\d+)", st))
+        ok(m.select(f'"{name}"', readonly=True), "select")
+        mails = {}
+        if int(nums[b"MESSAGES"]):
+            typ, d = m.uid("FETCH", "1:*", "(UID FLAGS INTERNALDATE BODY.PEEK[])")
+            assert typ == "OK", d
+            for x in d:
+                if not isinstance(x, tuple):
+                    continue
+                uid = int(re.search(rb"UID (\d+)", x[0]).group(1))
+                flags = set(re.search(rb"FLAGS \(([^)]*)\)", x[0]).group(1).split()) - {b"\\Recent"}
+                date = re.search(rb'INTERNALDATE "([^"]+)"', x[0]).group(1)
+                mails[uid] = (sorted(flags), date, x[1])
+        assert len(mails) == int(nums[b"MESSAGES"]), (name, len(mails), nums)
+        boxes[name] = (int(nums[b"UIDVALIDITY"]), int(nums[b"UIDNEXT"]), mails)
+    m.logout()
+    return boxes
+
+
+def same(a, b, what, parents_become_empty=False):
+    """a and b show the same. parents_become_empty: a \\Noselect parent on the rbox side is
+    an empty mailbox on the Maildir side. dsync from an fs-layout storage (rbox, like sdbox: the parent is a real
+    directory) into Maildir++ (no directories without a maildir) creates it; sdbox ->
+    Maildir does the same, Maildir -> Maildir does not."""
+    assert sorted(a) == sorted(b), f"{what}: folders {sorted(a)} vs {sorted(b)}"
+    for name in a:
+        va, vb = a[name], b[name]
+        if parents_become_empty and (va is None) != (vb is None):
+            assert (va or vb)[2] == {}, f"{what}: {name} has mail"
+            continue
+        if va is None or vb is None:
+            assert va == vb, f"{what}: {name} selectable on one side only"
+            continue
+        assert va[0] == vb[0], f"{what}: {name} UIDVALIDITY {va[0]} vs {vb[0]}"
+        assert sorted(va[2]) == sorted(vb[2]), f"{what}: {name} UIDs {sorted(va[2])} vs {sorted(vb[2])}"
+        for uid in va[2]:
+            assert va[2][uid] == vb[2][uid], f"{what}: {name} UID {uid}: {va[2][uid][:2]} vs {vb[2][uid][:2]}"
+
+
+def dsync(kind, *args):
+    out = subprocess.run(["doveadm", "-c", f"{DC_DIR}/dovecot.conf", kind, *args],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, f"doveadm {kind} {args}: rc {out.returncode} {out.stderr}"
+
+
+def test_dsync_maildir_rbox_roundtrip():
+    u, back = user("dsync"), user("dsync-back")
+    folders = ["INBOX", "Archive", "Archive/2023", "Archive/2024", "Archive/2024/Q1", "Lists",
+               "Lists/dev", "Lists/dev/rust", "Sent", "Trash", "Projects/Alpha"]
+    m = imap_at(MD_IMAP, u)
+    for f in folders[1:]:
+        ok(m.create(f'"{f}"'), f"create {f}")
+    flagsets = [None, "(\\Seen)", "(\\Seen \\Flagged)", "(\\Answered $Label1)", "(\\Draft keyword2)",
+                "(\\Seen $Label1 keyword2 \\Deleted)"]
+    n = 0
+    for i, f in enumerate(folders):
+        for j in range(9 if i else 10):
+            n += 1
+            body = (f"From: s{n}@peer.test\r\nTo: {u}\r\nSubject: dsync {f} {j}\r\n"
+                    f"Message-ID: <dsync-{n}.{RUN}@peer.test>\r\nDate: Mon, 01 Jan 2024 12:00:00 +0000\r\n\r\n"
+                    + f"line {j} of {f}\r\n" * (1 + n % 7)).encode()
+            ok(m.append(f'"{f}"', flagsets[n % len(flagsets)], imaplib.Time2Internaldate(OBSERVED_R + n * 3607), body), "append")
+    m.logout()
+    assert n == 100
+    md = f"{MD_DIR}/mail/{u}/Maildir"
+    src = snapshot(MD_IMAP, u)
+    mails = [v for box in src.values() if box for v in box[2].values()]
+    assert len(mails) == 100 and sum(b"keyword2" in v[0] for v in mails) == 33, len(mails)
+    # Maildir -> rbox (-R: the location given is the source), then rbox -> a fresh Maildir.
+    dsync("backup", "-R", "-u", u, f"maildir:{md}")
+    into_rbox = snapshot(IMAP, u)
+    same(src, into_rbox, "maildir -> rbox")
+    dsync("backup", "-u", u, f"maildir:{MD_DIR}/mail/{back}/Maildir")
+    same(into_rbox, snapshot(MD_IMAP, back), "rbox -> fresh maildir", parents_become_empty=True)
+    # Two-way: one change on each side, then doveadm sync merges both.
+    m = imap_at(MD_IMAP, u)
+    ok(m.append('"Lists/dev"', "(\\Flagged)", None, b"Subject: new on maildir\r\n\r\nmd\r\n"), "append")
+    ok(m.select('"Archive"'), "select")
+    ok(m.uid("STORE", "1", "+FLAGS", "(\\Answered)"), "store")
+    m.logout()
+    m = imap(u)
+    ok(m.select('"Lists"'), "select")
+    ok(m.uid("STORE", "2", "+FLAGS", "(rboxside)"), "store")
+    ok(m.uid("STORE", "3", "+FLAGS", "(\\Deleted)"), "store")
+    ok(m.expunge(), "expunge")
+    m.logout()
+    dsync("sync", "-u", u, f"maildir:{md}")
+    a, b = snapshot(MD_IMAP, u), snapshot(IMAP, u)
+    same(a, b, "after two-way sync", parents_become_empty=True)
+    assert any(v[2] == b"Subject: new on maildir\r\n\r\nmd\r\n" for v in b["Lists/dev"][2].values())
+    assert b"\\Answered" in b["Archive"][2][1][0] and b"rboxside" in a["Lists"][2][2][0]
+    assert 3 not in a["Lists"][2]
+
+
+def test_offlineimap_two_way():
+    """offlineimap syncs a local Maildir folder tree up, then changes on both sides."""
+    import tempfile
+
+    u = user("hank")
+    top = tempfile.mkdtemp(prefix="offlineimap-")
+    local = os.path.join(top, "mail")
+    # Every parent is a maildir too: offlineimap CREATEs the parents on the server and then
+    # wants a local folder for each.
+    for box, n in (("INBOX", 2), ("Projects", 0), ("Projects/Beta", 3), ("Projects/Beta/Old", 1)):
+        path = os.path.join(local, box)
+        for sub in ("cur", "new", "tmp"):
+            os.makedirs(os.path.join(path, sub), exist_ok=True)
+        for i in range(n):
+            with open(os.path.join(path, "cur", f"{time.time_ns()}.{i}.local:2,S"), "wb") as f:
+                f.write(f"From: x@y\nSubject: {box} {i}\nMessage-ID: <{box}.{i}.{RUN}@y>\n\n{box} body {i}\n".encode())
+    rc = os.path.join(top, "offlineimaprc")
+    with open(rc, "w") as f:
+        f.write(f"""[general]
+accounts = acc
+metadata = {top}/meta
+ui = basic
+
+[Account acc]
+localrepository = local
+remoterepository = remote
+
+[Repository local]
+type = Maildir
+localfolders = {local}
+sep = /
+
+[Repository remote]
+type = IMAP
+remotehost = 127.0.0.1
+remoteport = {IMAP}
+remoteuser = {u}
+remotepass = pass
+ssl = no
+starttls = no
+""")
+
+    def offlineimap():
+        r = subprocess.run(["offlineimap", "-c", rc, "-o", "-u", "basic"], capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0 and "ERROR" not in r.stdout + r.stderr, r.stdout + r.stderr
+
+    def local_files(box):
+        return os.listdir(os.path.join(local, box, "cur")) + os.listdir(os.path.join(local, box, "new"))
+
+    offlineimap()
+    m = imap(u)
+    for box, n in (("INBOX", 2), ("Projects/Beta", 3), ("Projects/Beta/Old", 1)):
+        st = ok(m.status(f'"{box}"', "(MESSAGES UNSEEN)"), "status")
+        assert f"MESSAGES {n} UNSEEN 0".encode() in st[0], (box, st)
+    ok(m.select('"Projects/Beta"'), "select")
+    typ, d = m.fetch("1:*", "(BODY.PEEK[])")
+    assert sorted(x[1] for x in d if isinstance(x, tuple)) == [
+        f"From: x@y\r\nSubject: Projects/Beta {i}\r\nMessage-ID: <Projects/Beta.{i}.{RUN}@y>\r\n\r\nProjects/Beta body {i}\r\n".encode()
+        for i in range(3)], d
+    # Server side: a new mail, a flag, an expunge. Local side: a new mail, a new folder.
+    ok(m.append('"Projects/Beta"', "(\\Flagged)", None, b"Subject: from server\r\n\r\nnew\r\n"), "append")
+    ok(m.store("1", "+FLAGS", "(\\Answered)"), "store")
+    ok(m.store("2", "+FLAGS", "(\\Deleted)"), "store")
+    ok(m.expunge(), "expunge")
+    m.logout()
+    for box in ("INBOX", "Lists"):
+        path = os.path.join(local, box)
+        for sub in ("cur", "new", "tmp"):
+            os.makedirs(os.path.join(path, sub), exist_ok=True)
+        with open(os.path.join(path, "new", f"{time.time_ns()}.local"), "wb") as f:
+            f.write(f"Subject: local {box}\n\nlocal\n".encode())
+    offlineimap()
+    beta = local_files("Projects/Beta")
+    assert len(beta) == 3, beta
+    assert sum(n.split(":2,")[1] == "F" for n in beta if ":2," in n) == 1, beta
+    assert sum("R" in n.split(":2,")[1] for n in beta if ":2," in n) == 1, beta
+    m = imap(u)
+    for box, n in (("INBOX", 3), ("Lists", 1), ("Projects/Beta", 3)):
+        st = ok(m.status(f'"{box}"', "(MESSAGES)"), "status")
+        assert f"MESSAGES {n}".encode() in st[0], (box, st)
+    ok(m.select("Lists"), "select")
+    typ, d = m.fetch("1", "(BODY.PEEK[])")
+    assert d[0][1] == b"Subject: local Lists\r\n\r\nlocal\r\n", d
+    m.logout()
+
+
 def fault_ceph_unavailable():
     """Run against a Dovecot whose Ceph is unreachable (or whose pool is missing)."""
     u = user("frank")
