@@ -356,6 +356,39 @@ impl Mailspace {
                 )
             })
             .collect();
+        let Err(e) = self
+            .index
+            .insert(&listed.guid, header.shard_span, &records)
+            .await
+        else {
+            return Ok(());
+        };
+        // Dovecot hands out a UID again only if the save that had it never reached its
+        // index (the process died between the body write and the index commit). Dovecot's
+        // UID wins: the stale record goes, its object is left for `rbox fsck` (a duplicate
+        // UID there, which --repair moves to a fresh UID: the mail is not lost).
+        let mut stale = 0;
+        for (uid, rec) in &records {
+            if let Some((raw, old)) = self
+                .index
+                .get_record(&listed.guid, header.shard_span, *uid)
+                .await?
+                && old.oid != rec.oid
+                && self
+                    .index
+                    .remove_record(&listed.guid, header.shard_span, *uid, &raw)
+                    .await?
+            {
+                tracing::warn!(namespace = %self.ns, mailbox = %mailbox.name, uid,
+                    stale_oid = %old.oid.to_hex(), oid = %rec.oid.to_hex(),
+                    "UID reassigned by Dovecot (an earlier save died before its index commit); \
+                     the earlier object is left for rbox fsck --repair");
+                stale += 1;
+            }
+        }
+        if stale == 0 {
+            return Err(e);
+        }
         self.index
             .insert(&listed.guid, header.shard_span, &records)
             .await

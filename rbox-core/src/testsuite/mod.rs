@@ -202,6 +202,7 @@ suite!(
     external_cases::external_save_writes_upstream_bytes_and_mirrors,
     external_cases::external_flags_and_expunge,
     external_cases::external_save_refuses_oversize,
+    external_cases::external_reassigned_uid_follows_dovecot,
     store_cases::write_behind_indexes_after_flush,
     store_cases::every_xattr_key_is_stored_byte_exact,
 );
