@@ -36,7 +36,10 @@ RBOX_DC_MD_IMAP_PORT=$(sed -n 's/^export RBOX_DC_IMAP_PORT=//p' <<<"$md_env")
 source <("$E2E_ROOT/dovecot-rbox" up "$D" rbox)
 rc=0
 /usr/bin/python3 "$E2E_ROOT/tests/dovecot_plugin.py" || rc=$?
-"$E2E_ROOT/dovecot-rbox" down "$D" >/dev/null 2>&1 || true
+# Dovecot takes ~2 s to stop: the instances stop in the background, all waited for before
+# the logs are checked for crashes.
+downs=()
+for d in "$D" "$D-maildir"; do "$E2E_ROOT/dovecot-rbox" down "$d" >/dev/null 2>&1 & downs+=($!); done
 
 # Faults, each a Dovecot of its own: fault NAME TESTS LOG-REGEX [VAR=VALUE...] runs the
 # dovecot_plugin.py functions named TESTS* and then wants a line matching LOG-REGEX in
@@ -50,7 +53,7 @@ fault() {
     source <("$E2E_ROOT/dovecot-rbox" up "$dir" rbox)
     RBOX_DC_TESTS=$tests /usr/bin/python3 "$E2E_ROOT/tests/dovecot_plugin.py" | sed "s/^dovecot-plugin:/dovecot-plugin-$name:/"
     exit "${PIPESTATUS[0]}" ) || rc=1
-  "$E2E_ROOT/dovecot-rbox" down "$dir" >/dev/null 2>&1 || true
+  "$E2E_ROOT/dovecot-rbox" down "$dir" >/dev/null 2>&1 & downs+=($!)
   if ! grep -qaE "$logre" "$dir/log/dovecot.log"; then
     echo "dovecot-plugin-$name: 0 passed, 1 failed (no log line matching '$logre' in $dir/log/dovecot.log)"
     rc=1
@@ -87,8 +90,9 @@ if [[ $osd_fault == 1 ]]; then
   else
     echo "dovecot-plugin-osd-stop: 0 passed, 1 failed (its micro Ceph did not start; see $D-ceph.log)"; rc=1
   fi
-  "$E2E_ROOT/ceph-micro" down "$D-ceph" >/dev/null 2>&1 || true
+  "$E2E_ROOT/ceph-micro" down "$D-ceph" >/dev/null 2>&1 & downs+=($!)
 fi
+wait "${downs[@]}" || true
 
 # The lmtp processes the SIGKILL test killed itself (their pids in killed-pids) are no crash.
 killed=$(sed 's/.*/child & killed with signal 9/' "$D/killed-pids" 2>/dev/null | paste -sd'|')

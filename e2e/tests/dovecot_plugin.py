@@ -660,6 +660,7 @@ def fault_oversized():
     ok(m.noop(), "the session survives")
     ok(m.append("INBOX", None, None, fits), "a mail just under the limit")
     replies = lmtp_raw([u], b"From: s@peer.test\r\n" + big)
+    print(f"  LMTP over the limit: {replies[0]}")
     assert replies[0][0] in (552, 554, 452, 451) and replies[0][0] != 250, replies
     st = ok(m.status("INBOX", "(MESSAGES)"), "status")[0]
     assert b"MESSAGES 1" in st, st
@@ -704,6 +705,7 @@ def fault_pool_quota():
     assert time.time() - t0 < 5, "refused at once, not after the op timeout"
     msg = f"From: s@peer.test\r\nTo: {u}\r\nSubject: lmtp refused\r\nMessage-ID: <q.{RUN}@x>\r\n\r\nretry me\r\n".encode()
     replies = lmtp_raw([u], msg)
+    print(f"  LMTP on the full pool: {replies[0]}")
     assert replies[0][0] in (452, 552), replies
     st = ok(m.status("INBOX", "(MESSAGES)"), "status")[0]
     assert b"MESSAGES 3" in st, st
@@ -771,6 +773,7 @@ def fault_osd_stopped():
         s.close()
         t0 = time.time()
         replies = lmtp_raw([u], b"From: s@peer.test\r\nSubject: lmtp during\r\n\r\n" + b"y" * 5000 + b"\r\n", s=lm)
+        print(f"  LMTP with the OSD down: {replies[0]}")
         assert 400 <= replies[0][0] < 500, ("a temporary failure: the sender retries", replies)
         assert time.time() - t0 < op_timeout + 5, f"answered after {time.time() - t0:.1f} s"
         lm.close()
