@@ -706,7 +706,7 @@ def fault_pool_quota():
     msg = f"From: s@peer.test\r\nTo: {u}\r\nSubject: lmtp refused\r\nMessage-ID: <q.{RUN}@x>\r\n\r\nretry me\r\n".encode()
     replies = lmtp_raw([u], msg)
     print(f"  LMTP on the full pool: {replies[0]}")
-    assert replies[0][0] in (452, 552), replies
+    assert 400 <= replies[0][0] < 500, ("a temporary failure: the MTA retries, no bounce", replies)
     st = ok(m.status("INBOX", "(MESSAGES)"), "status")[0]
     assert b"MESSAGES 3" in st, st
     # Removes go through on a full pool (FULL_TRY): an expunge frees space.
