@@ -44,8 +44,17 @@ void rbox_set_error(struct mail_storage *storage, int status, const char *what,
 		break;
 	case RBOX_RS_ERR_NOSPACE:
 		i_error("%s", msg);
-		mail_storage_set_error(storage, MAIL_ERROR_NOQUOTA,
-				       "Mail storage is full");
+		/* A full pool is the operator's outage, not the user's quota: LMTP
+		   answers 451 (the MTA retries) rather than lmtp's 552 for
+		   NOQUOTA, which would bounce the mail. IMAP gets [OVERQUOTA]. */
+		if (storage->user != NULL && storage->user->service != NULL &&
+		    strcmp(storage->user->service, "lmtp") == 0) {
+			mail_storage_set_error(storage, MAIL_ERROR_TEMP,
+					       "Mail storage is full");
+		} else {
+			mail_storage_set_error(storage, MAIL_ERROR_NOQUOTA,
+					       "Mail storage is full");
+		}
 		break;
 	case RBOX_RS_ERR_PARAMS:
 		mail_storage_set_critical(storage, "%s", msg);

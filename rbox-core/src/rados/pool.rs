@@ -11,6 +11,9 @@ use super::ffi;
 use super::read_op::CReadOp;
 use super::write_op::CWriteOp;
 use super::{RadosError, RadosResult, cstring};
+
+/// `LIBRADOS_OPERATION_FULL_TRY` (librados.h).
+const FULL_TRY: libc::c_int = 64;
 use crate::backend::{ListedObject, NamespaceFilter, ObjectStat, OmapPage, ReadResult, WriteOp};
 
 /// The `rados_ioctx_t`, freed once. Holds the cluster handle so it cannot outlive it.
@@ -107,7 +110,9 @@ impl Pool {
         format!("{verb} {}/{ns}/{oid}", self.name)
     }
 
-    /// Apply a compound write op atomically.
+    /// Apply a compound write op atomically. Sent with FULL_TRY: on a full pool (quota or
+    /// full OSDs) a write fails at once with EDQUOT/ENOSPC instead of librados pausing it
+    /// until the op timeout, and a remove still goes through (it frees space).
     pub async fn operate(&self, ns: &str, oid: &str, op: &WriteOp) -> RadosResult<()> {
         let what = self.what("write", ns, oid);
         let coid = cstring(oid)?;
@@ -123,7 +128,9 @@ impl Pool {
             };
             self.with_ns(ns, |io| {
                 // SAFETY: op, io, completion and oid are live; mtime is read during the call.
-                unsafe { ffi::rados_aio_write_op_operate(raw, io, c, coid.as_ptr(), mtime, 0) }
+                unsafe {
+                    ffi::rados_aio_write_op_operate(raw, io, c, coid.as_ptr(), mtime, FULL_TRY)
+                }
             })
             .unwrap_or(-libc::EINVAL)
         })

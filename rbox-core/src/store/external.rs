@@ -410,7 +410,7 @@ impl Mailspace {
         if !known {
             self.ensure_external_mailbox(mailbox).await?;
         }
-        match self
+        let r = match self
             .index
             .insert_advancing(&mailbox.guid, &mailbox.name, records)
             .await
@@ -423,7 +423,50 @@ impl Mailspace {
                     .await
             }
             r => r,
+        };
+        let Err(e) = r else {
+            return Ok(());
+        };
+        if self.drop_reassigned_records(mailbox, records).await? == 0 {
+            return Err(e);
         }
+        self.index
+            .insert_advancing(&mailbox.guid, &mailbox.name, records)
+            .await
+    }
+
+    /// Dovecot hands out a UID again only if the save that had it never reached its index
+    /// (the process died between the body write and the index commit). Dovecot's UID wins:
+    /// the stale record goes, its object is left for `rbox fsck` (a duplicate UID there,
+    /// which --repair moves to a fresh UID: the mail is not lost). Returns how many went.
+    async fn drop_reassigned_records(
+        &self,
+        mailbox: &ExternalMailbox,
+        records: &[(u32, MailRecord)],
+    ) -> Result<usize> {
+        let Some(header) = self.index.header(&mailbox.guid).await? else {
+            return Ok(0);
+        };
+        let mut stale = 0;
+        for (uid, rec) in records {
+            if let Some((raw, old)) = self
+                .index
+                .get_record(&mailbox.guid, header.shard_span, *uid)
+                .await?
+                && old.oid != rec.oid
+                && self
+                    .index
+                    .remove_record(&mailbox.guid, header.shard_span, *uid, &raw)
+                    .await?
+            {
+                tracing::warn!(namespace = %self.ns, mailbox = %mailbox.name, uid,
+                    stale_oid = %old.oid.to_hex(), oid = %rec.oid.to_hex(),
+                    "UID reassigned by Dovecot (an earlier save died before its index commit); \
+                     the earlier object is left for rbox fsck --repair");
+                stale += 1;
+            }
+        }
+        Ok(stale)
     }
 
     async fn unindex(&self, mailbox: &ExternalMailbox, mails: &[(u32, Guid128)]) -> Result<()> {

@@ -246,7 +246,10 @@ pub async fn external_copy_reads_source_in_rados(c: Ctx) {
         guid: src[0].guid.clone(),
         ..mail(5, &[])
     };
-    let written = sp.write_external(&archive, &[copy.clone()]).await.unwrap();
+    let written = sp
+        .write_external(&archive, std::slice::from_ref(&copy))
+        .await
+        .unwrap();
     assert_ne!(written[0].oid, saved.oids[0], "a copy is a new object");
     assert_eq!(written[0].physical_size, OBSERVED_BODY.len() as u64);
     let r = c
@@ -284,4 +287,49 @@ pub async fn external_copy_reads_source_in_rados(c: Ctx) {
         .unwrap_err();
     assert!(matches!(err, StoreError::MailNotFound(_)), "{err:?}");
     assert_eq!(sp.list_object_ids().await.unwrap().len(), before);
+}
+
+/// A save that died before Dovecot's index commit leaves an object and its record; Dovecot
+/// then hands the same UID to the next mail. The mirror follows Dovecot (the record points
+/// at the new mail) and fsck finds the earlier object, which --repair moves to a new UID.
+pub async fn external_reassigned_uid_follows_dovecot(c: Ctx) {
+    let store = c.store();
+    let sp = c.space(&store, "u");
+    let mb = ExternalMailbox {
+        guid: Guid128::generate(),
+        name: "INBOX".into(),
+    };
+    let ghost = sp.save_external(&mb, &[mail(1, b"ghost\n")]).await.unwrap();
+    let real = sp.save_external(&mb, &[mail(1, b"real\n")]).await.unwrap();
+    assert!(real.index_error.is_none(), "{:?}", real.index_error);
+    let h = sp.index().header(&mb.guid).await.unwrap().unwrap();
+    let (_, rec) = sp
+        .index()
+        .get_record(&mb.guid, h.shard_span, 1)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(rec.oid, real.oids[0], "UID 1 is the mail Dovecot shows");
+    let opts = crate::store::FsckOptions {
+        grace: Some(std::time::Duration::ZERO),
+        ..crate::store::FsckOptions::check()
+    };
+    let report = sp.fsck(opts.clone()).await.unwrap();
+    let ghost_hex = ghost.oids[0].to_hex();
+    assert!(
+        report
+            .problems()
+            .any(|f| f.oid.as_deref() == Some(ghost_hex.as_str())),
+        "{report:?}"
+    );
+    let repaired = sp
+        .fsck(crate::store::FsckOptions {
+            repair: true,
+            ..opts.clone()
+        })
+        .await
+        .unwrap();
+    assert!(repaired.unrepaired().next().is_none(), "{repaired:?}");
+    assert!(sp.fsck(opts).await.unwrap().is_clean());
+    assert_eq!(sp.read_body(&ghost.oids[0]).await.unwrap(), b"ghost\n");
 }

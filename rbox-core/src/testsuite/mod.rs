@@ -204,6 +204,7 @@ suite!(
     external_cases::external_save_refuses_oversize,
     external_cases::external_mirror_queue_applies_in_order,
     external_cases::external_copy_reads_source_in_rados,
+    external_cases::external_reassigned_uid_follows_dovecot,
     store_cases::write_behind_indexes_after_flush,
     store_cases::every_xattr_key_is_stored_byte_exact,
 );
