@@ -151,6 +151,14 @@ def test_folders_flags_copy_move_expunge():
     assert d[0].split() == [b"3"], d
     data = ok(m.copy("1", "Work"), "copy")
     assert b"COPYUID" in data[0]
+    # The copy is a new object (copied in RADOS) with the source's mail GUID and bytes.
+    src_oid, copy_oid = oid_of(u, "INBOX", 1), oid_of(u, "Work", 1)
+    assert src_oid != copy_oid, (src_oid, copy_oid)
+    ns = f"{u}_u"
+    assert rados("-N", ns, "get", copy_oid, "-", binary=True) == b"Subject: m0\n\nbody 0\n"
+    sx, cx = xattrs(ns, src_oid), xattrs(ns, copy_oid)
+    assert cx["G"] == sx["G"] and cx["U"] == b"1\0", (sx, cx)
+    assert cx["M"] == (mailbox_guid(u, "Work") + "\0").encode(), cx["M"]
     typ, d = m._simple_command("MOVE", "2", "Work/Old")
     assert typ == "OK", d
     ok(m.select("INBOX"), "select")
