@@ -53,15 +53,59 @@ def rados_bench(pool, size):
     return float("nan")
 
 
+def cpu_ticks(pred):
+    """utime + stime of every process whose (pid, ppid, comm) satisfies `pred`."""
+    total = 0
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                st = f.read()
+        except OSError:
+            continue
+        comm = st[st.index("(") + 1 : st.rindex(")")]
+        fields = st[st.rindex(")") + 2 :].split()
+        if pred(int(d), int(fields[1]), comm):
+            total += int(fields[11]) + int(fields[12])
+    return total
+
+
+def children_of(pid_file):
+    with open(pid_file) as f:
+        master = int(f.read().split()[0])
+    return lambda pid, ppid, comm: ppid == master
+
+
+def measured(port, size, who):
+    """Deliveries/s, and CPU ms per delivery of each process group in `who`."""
+    before = {k: cpu_ticks(p) for k, p in who.items()}
+    rate = deliver(port, size)
+    hz = os.sysconf("SC_CLK_TCK")
+    n = MAILS // SESSIONS * SESSIONS
+    cpu = {k: (cpu_ticks(p) - before[k]) * 1000 / hz / n for k, p in who.items()}
+    return rate, cpu
+
+
 def main():
     rbox_port, maildir_port, pool = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+    rbox_dovecot = children_of(sys.argv[4])
+    maildir_dovecot = children_of(sys.argv[5])
+    osd = lambda pid, ppid, comm: comm == "ceph-osd"  # noqa: E731
+    rows = []
     print(f"| mail size | rbox mails/s | Maildir mails/s | rados bench ops/s | rbox / Maildir | rbox / rados |")
     print("| --- | --- | --- | --- | --- | --- |")
     for size in (4096, 65536):
-        r = deliver(rbox_port, size)
-        m = deliver(maildir_port, size)
+        r, rcpu = measured(rbox_port, size, {"dovecot": rbox_dovecot, "osd": osd})
+        m, mcpu = measured(maildir_port, size, {"dovecot": maildir_dovecot})
         b = rados_bench(pool, size)
         print(f"| {size // 1024} KiB | {r:.0f} | {m:.0f} | {b:.0f} | {r / m:.2f} | {r / b:.2f} |")
+        rows.append((size, rcpu, mcpu))
+    print("\nCPU per delivery (ms; all of Dovecot's processes of that instance, and the OSD)\n")
+    print("| mail size | rbox: Dovecot | rbox: OSD | Maildir: Dovecot |")
+    print("| --- | --- | --- | --- |")
+    for size, rcpu, mcpu in rows:
+        print(f"| {size // 1024} KiB | {rcpu['dovecot']:.2f} | {rcpu['osd']:.2f} | {mcpu['dovecot']:.2f} |")
 
 
 if __name__ == "__main__":
