@@ -316,6 +316,7 @@ static int rbox_sync_rebuild(struct rbox_mailbox *mbox)
 	struct rbox_rs_user *user;
 	struct rbox_found *f;
 	const struct mail_index_header *hdr;
+	ARRAY(struct rbox_rs_expunge) gone;
 	uint32_t seq, count, next_uid, last_uid = 0;
 	char *error = NULL;
 	int ret;
@@ -337,8 +338,11 @@ static int rbox_sync_rebuild(struct rbox_mailbox *mbox)
 		return -1;
 	}
 
-	/* index entries whose object is gone: expunged; the rest is known */
+	/* index entries whose object is gone: expunged (and their omap records
+	   dropped through the usual expunge, which tolerates missing objects);
+	   the rest is known */
 	count = mail_index_view_get_messages_count(ctx->sync_view);
+	t_array_init(&gone, 16);
 	for (seq = 1; seq <= count; seq++) {
 		const void *data;
 		bool expunged;
@@ -348,10 +352,26 @@ static int rbox_sync_rebuild(struct rbox_mailbox *mbox)
 		f = data == NULL ? NULL :
 			rbox_found_lookup(&fctx.found,
 				((const struct rbox_mail_index_record *)data)->oid);
-		if (f == NULL)
-			mail_index_expunge(ctx->trans, seq);
-		else
+		if (f != NULL) {
 			f->in_index = TRUE;
+			continue;
+		}
+		mail_index_expunge(ctx->trans, seq);
+		if (data != NULL) {
+			struct rbox_rs_expunge *e = array_append_space(&gone);
+
+			mail_index_lookup_uid(ctx->sync_view, seq, &e->uid);
+			memcpy(e->oid,
+			       ((const struct rbox_mail_index_record *)data)->oid,
+			       sizeof(e->oid));
+		}
+	}
+	if (array_count(&gone) > 0 &&
+	    rbox_rs_expunge(user, &ref, array_front(&gone), array_count(&gone),
+			    &error) != RBOX_RS_OK) {
+		rbox_log_warning(box, "omap records of vanished mails not dropped",
+				 error);
+		error = NULL;
 	}
 
 	/* new objects: keep their U when it is above every UID the index

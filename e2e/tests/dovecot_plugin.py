@@ -261,6 +261,9 @@ def test_doveadm_and_force_resync():
     typ, d = m.uid("FETCH", "7", "(BODY[])")
     assert typ == "OK" and d and d[0] and b"from upstream" in d[0][1], d
     m.logout()
+    # The omap index follows the adoption: rbox fsck agrees with Dovecot (and so has
+    # nothing to "repair" back). The mirror is written behind the commit: poll.
+    wait_for(lambda: rbox_fsck(ns)[0] == 0, 10, "rbox fsck clean after force-resync")
     doveadm("expunge", "-u", u, "mailbox", "INBOX", "uid", "7")
     assert oid not in rados("-N", ns, "ls").split()
 

@@ -355,13 +355,24 @@ impl Mailspace {
         Ok(out)
     }
 
-    /// Take an object into a mailbox under a UID: rewrite its `M` and `U` in one op.
+    /// Take an object into a mailbox under a UID (force-resync): rewrite its `M` and `U`
+    /// in one op, then move its omap record to match (the record under its old `M`/`U`
+    /// goes, one under the new comes, without flags: Dovecot's index adopts it so), so
+    /// that `rbox fsck` agrees with Dovecot afterwards instead of writing the old `M`/`U`
+    /// back from a stale record.
     pub async fn adopt_external(
         &self,
         mailbox: &ExternalMailbox,
         oid: &Guid128,
         uid: u32,
     ) -> Result<()> {
+        let info = match self.mail_info(&oid.to_hex()).await {
+            Ok(i) => i,
+            Err(StoreError::MailNotFound(_)) => {
+                return Err(StoreError::MailNotFound(oid.to_hex()));
+            }
+            Err(e) => return Err(e),
+        };
         let nul = |s: String| {
             let mut v = s.into_bytes();
             v.push(0);
@@ -376,10 +387,38 @@ impl Mailspace {
             .write_op(&self.mail_loc(&oid.to_hex()), op)
             .await
         {
-            Ok(()) => Ok(()),
-            Err(BackendError::NotFound(_)) => Err(StoreError::MailNotFound(oid.to_hex())),
-            Err(e) => Err(e.into()),
+            Ok(()) => {}
+            Err(BackendError::NotFound(_)) => return Err(StoreError::MailNotFound(oid.to_hex())),
+            Err(e) => return Err(e.into()),
         }
+        let md = &info.metadata;
+        if let (Some(old_box), Some(old_uid)) = (md.mailbox_guid, md.uid)
+            && (old_box, old_uid) != (mailbox.guid, uid)
+        {
+            let old = ExternalMailbox {
+                guid: old_box,
+                name: md.orig_mailbox.clone().unwrap_or_default(),
+            };
+            let _ = self.unindex_external(&old, &[(old_uid, *oid)]).await;
+        }
+        let saved = super::unix_secs(info.mtime);
+        let record = MailRecord {
+            oid: *oid,
+            guid: md
+                .guid
+                .clone()
+                .unwrap_or_else(|| MailGuid::Compact(Guid128::generate())),
+            flags: MailFlags::default(),
+            keywords: Vec::new(),
+            modseq: 0,
+            physical_size: md.physical_size.unwrap_or(info.size),
+            virtual_size: md.virtual_size.unwrap_or(info.size),
+            received: md.received.unwrap_or(saved),
+            saved,
+        };
+        // Best effort like every mirror write: the adoption itself stands.
+        let _ = self.index_external_saves(mailbox, &[(uid, record)]).await;
+        Ok(())
     }
 
     /// The listing used for the metadata of new objects (`M` = GUID, `B` = name).
