@@ -48,13 +48,18 @@ pub fn main() -> ExitCode {
             return ExitCode::from(exit::ERROR);
         }
     };
-    match rt.block_on(run(cli)) {
+    let code = match rt.block_on(run(cli)) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("rbox: {e}");
             ExitCode::from(e.exit_code())
         }
-    }
+    };
+    // Tasks still holding a pool are dropped with the runtime; exit only once every
+    // librados client is shut down (exiting under librados' threads can crash).
+    drop(rt);
+    let _ = crate::rados::wait_for_shutdowns(std::time::Duration::from_secs(30));
+    code
 }
 
 /// Run one parsed command; `Ok` carries the exit code (fsck reports findings with 3).

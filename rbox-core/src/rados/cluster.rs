@@ -74,23 +74,57 @@ impl Drop for ClusterHandle {
         // rados_shutdown waits for the client's in-flight work and can block for as long as a
         // monitor or OSD hangs. The last clone is often dropped on an async worker thread (a
         // connection replaced after a fault), where blocking would stall every other task, so
-        // inside a tokio runtime it runs on the blocking pool. The runtime waits for blocking
+        // inside a tokio runtime it runs on the blocking pool; the runtime waits for blocking
         // tasks when it shuts down, so a process never exits in the middle of a shutdown
-        // (exiting while another thread is inside librados crashed the `rbox` tool).
-        struct Raw(ffi::rados_t);
-        // SAFETY: the handle is no longer reachable from anywhere else (this is its Drop).
-        unsafe impl Send for Raw {}
-        let raw = Raw(self.raw);
-        let shutdown = move || {
-            let raw = raw;
-            // SAFETY: raw came from a successful rados_create2 and is shut down only here.
-            unsafe { ffi::rados_shutdown(raw.0) }
-        };
+        // (exiting while another thread is inside librados crashes). A handle dropped while
+        // the runtime itself shuts down (a cancelled task holding a pool) finds the pool
+        // closed: tokio then drops the closure unrun, and the guard's Drop shuts down right
+        // there instead of leaving a live client behind.
+        let guard = Shutdown(Some(Raw(self.raw)));
         match tokio::runtime::Handle::try_current() {
-            Ok(rt) => drop(rt.spawn_blocking(shutdown)),
-            Err(_) => shutdown(),
+            Ok(rt) => drop(rt.spawn_blocking(move || drop(guard))),
+            Err(_) => drop(guard),
         }
     }
+}
+
+struct Raw(ffi::rados_t);
+// SAFETY: the handle is no longer reachable from anywhere else (it is being dropped).
+unsafe impl Send for Raw {}
+
+/// Shuts the client down when dropped, exactly once: wherever the drop happens.
+struct Shutdown(Option<Raw>);
+
+impl Drop for Shutdown {
+    fn drop(&mut self) {
+        if let Some(raw) = self.0.take() {
+            // SAFETY: raw came from a successful rados_create2 and is shut down only here.
+            unsafe { ffi::rados_shutdown(raw.0) };
+            live_handles(-1);
+        }
+    }
+}
+
+static LIVE: (std::sync::Mutex<usize>, std::sync::Condvar) =
+    (std::sync::Mutex::new(0), std::sync::Condvar::new());
+
+/// Count cluster handles not yet shut down (created +1, shut down -1).
+fn live_handles(delta: isize) {
+    let mut n = LIVE.0.lock().unwrap_or_else(|p| p.into_inner());
+    *n = n.saturating_add_signed(delta);
+    LIVE.1.notify_all();
+}
+
+/// Wait until every cluster handle that was dropped has finished `rados_shutdown` (and no
+/// live one is left), at most `timeout`. Call before a process exits; returns whether all
+/// were shut down.
+pub fn wait_for_shutdowns(timeout: Duration) -> bool {
+    let n = LIVE.0.lock().unwrap_or_else(|p| p.into_inner());
+    let (n, _) = LIVE
+        .1
+        .wait_timeout_while(n, timeout, |n| *n > 0)
+        .unwrap_or_else(|p| p.into_inner());
+    *n == 0
 }
 
 /// A connected cluster. Cheap to clone; `Send + Sync`.
@@ -144,6 +178,7 @@ impl Cluster {
         }
         // From here on, Drop shuts the handle down on every error path.
         let handle = ClusterHandle { raw };
+        live_handles(1);
         if let Some(path) = &opts.conf_path {
             let p = cstring(&path.to_string_lossy())?;
             // SAFETY: handle is live; p is NUL-terminated.

@@ -19,7 +19,7 @@ mod write_op;
 use std::ffi::CString;
 
 pub use crate::backend::BackendError as RadosError;
-pub use cluster::{Cluster, ConnectOptions, Secret};
+pub use cluster::{Cluster, ConnectOptions, Secret, wait_for_shutdowns};
 pub use mon::MonReply;
 pub use pool::Pool;
 
