@@ -875,8 +875,13 @@ def test_lmtp_sigkill_mid_delivery():
     except (smtplib.SMTPServerDisconnected, OSError):
         pass
     s.close()
-    poll("the lmtp process gone", lambda: not os.path.exists(f"/proc/{pid}") or
-         open(f"/proc/{pid}/stat").read().split()[2] == "Z", secs=10)
+    def gone():
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                return f.read().split()[2] == "Z"
+        except FileNotFoundError:  # reaped (also between any check and the open)
+            return True
+    poll("the lmtp process gone", gone, secs=10)
     accepted = sum(1 for code, _ in got if code == 250)
     assert accepted < len(users), ("the kill landed after every delivery", got)
     want = body.replace(b"\r\n", b"\n")
