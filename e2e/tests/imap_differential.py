@@ -257,6 +257,32 @@ class Conn:
                 return Resp(lines, line)
             lines.append(line)
 
+    def pipeline(self, *commands):
+        """Send several commands (text, LITERAL+ literals only) in one write; all the answers."""
+        tags, data = [], b""
+        for parts in commands:
+            parts = (parts,) if isinstance(parts, str) else parts
+            tag = self.next_tag()
+            tags.append(tag)
+            line = tag + " "
+            for part in parts:
+                if isinstance(part, Lit):
+                    assert part.plus, "pipelined literals must be LITERAL+"
+                    self.s.record(f"{self.name}> {line}{part.marker()}")
+                    for piece in show_bytes(part.data):
+                        self.s.record(f"{self.name}>   | {piece}")
+                    data += (line + part.marker()).encode() + b"\r\n" + part.data
+                    line = ""
+                else:
+                    line += part
+            self.s.record(f"{self.name}> {line}")
+            data += line.encode() + b"\r\n"
+        self.send(data)
+        pending = set(tags)
+        while pending:  # tagged answers may come in any order
+            line = self.record_line(self.read_line())
+            pending.discard(line.head.split(" ", 1)[0])
+
     # ---- IDLE
     def idle(self):
         self.idle_tag = self.next_tag()
@@ -361,9 +387,13 @@ def normalise(transcript):
     for value in sorted(uidv.seen, key=len, reverse=True):
         text = re.sub(rf"\b{value}\b", uidv.seen[value], text)
     guid = Ordinals("GUID")
-    text = GUID_SOURCES.sub(lambda m: "X-GUID " + guid(m.group(1)), text)
-    text = HEX_GUID.sub(lambda m: guid(m.group()), text)
-    return text.split("\n")
+    lines = []
+    for line in text.split("\n"):
+        if re.match(r"^\w+< ", line):  # the server's GUIDs; a command's "X-GUID" is the item name
+            line = GUID_SOURCES.sub(lambda m: "X-GUID " + guid(m.group(1)), line)
+            line = HEX_GUID.sub(lambda m: guid(m.group()), line)
+        lines.append(line)
+    return lines
 
 
 # --------------------------------------------------------------------------------------------
@@ -1215,6 +1245,191 @@ def conv_names_dots(s):
     for n in ["with space", "new", "a.b"]:
         append(a, f'"{n}"', PLAIN, r"\Seen", "01-Jan-2024 12:00:00 +0000")
         a(f'STATUS "{n}" (MESSAGES)')
+
+
+def conv_guids_savedate(s):
+    """Mail GUIDs, mailbox GUIDs and save dates through copy, move, rename and re-create."""
+    a = s.login()
+    fill(a)
+    a("CREATE Dest")
+    a("STATUS INBOX (X-GUID)")
+    a("STATUS Dest (X-GUID)")
+    a("SELECT INBOX")
+    a("FETCH 1:* (UID X-GUID SAVEDATE X-MAILBOX X-REAL-UID)")
+    a("COPY 1:2 Dest")
+    a("MOVE 3 Dest")
+    a("SELECT Dest")
+    a("FETCH 1:* (UID X-GUID SAVEDATE X-MAILBOX INTERNALDATE)")
+    a("UNSELECT")
+    a("RENAME Dest Renamed")
+    a("STATUS Renamed (X-GUID MESSAGES UIDVALIDITY)")
+    a("SELECT Renamed")
+    a("FETCH 1:* (UID X-GUID X-MAILBOX BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+    a("UNSELECT")
+    a("DELETE Renamed")
+    a("CREATE Renamed")
+    a("STATUS Renamed (X-GUID MESSAGES UIDNEXT UIDVALIDITY)")
+    a("SELECT INBOX")
+    a("SEARCH SAVEDBEFORE 1-Jan-2000")
+    a("SEARCH SAVEDSINCE 1-Jan-2000")
+    a("FETCH 1 (SAVEDATE)")
+
+
+def conv_binary_append(s):
+    """APPEND with literal8 (BINARY): NUL bytes in a binary part; a NUL in a plain literal."""
+    a = s.login()
+    a('APPEND INBOX () "05-Jan-2024 07:30:00 +0000" ', Lit(BINARY_MAIL, binary=True))
+    a('APPEND INBOX () "05-Jan-2024 07:30:00 +0000" ', Lit(BINARY_MAIL))  # NUL in a plain literal
+    a('APPEND INBOX () ', Lit(mail("binary literal, 7bit mail"), binary=True))
+    a("SELECT INBOX")
+    a("FETCH 1:* (UID RFC822.SIZE BODYSTRUCTURE)")
+    a("FETCH 1:* (BINARY.SIZE[1] BINARY.SIZE[2] BINARY.PEEK[2])")
+    a("FETCH 1 (BODY.PEEK[2] BODY.PEEK[2.MIME])")
+    a("FETCH 1 (BODY.PEEK[] BINARY.PEEK[])")
+    a("SEARCH BODY binary")
+    a("STATUS INBOX (MESSAGES SIZE)")
+
+
+def conv_many_mails(s):
+    """150 mails in one MULTIAPPEND (one transaction), then bulk copy, move, search, expunge."""
+    a = s.login()
+    parts = ["APPEND INBOX"]
+    for i in range(150):
+        flags = ["", "\\Seen", "\\Flagged", "Kw%d" % (i % 7)][i % 4]
+        parts += [f' ({flags}) "{1 + i % 28:02d}-Feb-2024 {i % 24:02d}:00:00 +0000" ',
+                  Lit(mail(f"bulk {i:03d}", f"bulk body {i} " + "x" * (i * 13) + "\r\n",
+                           msgid=f"<bulk{i}@example.org>", date="Thu, 01 Feb 2024 00:00:00 +0000"), plus=True)]
+    parts[1] = parts[1].lstrip()
+    a(parts[0] + " ", *parts[1:])
+    a(f"STATUS INBOX {STATUS_ALL}")
+    a("CREATE Copy")
+    a("SELECT INBOX")
+    a("FETCH 1:* (UID FLAGS RFC822.SIZE INTERNALDATE)")
+    a("FETCH 140:* (BODY.PEEK[TEXT])")
+    a("UID COPY 1:* Copy")
+    a("UID MOVE 100:* Copy")
+    a("SEARCH KEYWORD Kw3")
+    a("SEARCH BODY \"bulk body 42 \"")
+    a("SORT (REVERSE SIZE) UTF-8 SINCE 20-Feb-2024")
+    a("STORE 1:50 +FLAGS.SILENT (\\Deleted)")
+    a("EXPUNGE")
+    a(f"STATUS Copy {STATUS_ALL}")
+    a("SELECT Copy")
+    a("FETCH 245:* (UID FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+    a("SEARCH TEXT \"bulk 149\"")
+    a("GETQUOTAROOT INBOX")
+
+
+def conv_pipelining(s):
+    """Many commands in one write. Dovecot runs some commands alongside the ones after them
+    (APPEND, EXPUNGE, COPY with anything; FETCH with SEARCH), so their answers interleave by
+    timing: only sequences Dovecot runs one after the other are pipelined here."""
+    a = s.login()
+    a("SELECT INBOX")
+    a.pipeline(
+        ("APPEND INBOX (\\Seen) ", Lit(PLAIN, plus=True)),
+        ("APPEND INBOX () ", Lit(MULTIPART, plus=True)),
+        ("APPEND INBOX (\\Deleted) ", Lit(NESTED, plus=True)),
+        ("APPEND INBOX () ", Lit(UTF8, plus=True)),
+    )
+    a.pipeline(
+        "FETCH 1:* (UID FLAGS RFC822.SIZE)",
+        "STORE 2 +FLAGS (\\Answered)",
+        "FETCH 1:* (UID FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)])",
+        "STORE 3 -FLAGS (\\Deleted)",
+        "NOOP",
+    )
+    # EXPUNGE, COPY and STATUS run alongside the commands after them: one at a time.
+    a("EXPUNGE")
+    a("CREATE P")
+    a.pipeline("COPY 1:* P", "LOGOUT")
+
+
+def conv_delete_recreate(s):
+    """A mailbox deleted with its mail and created again is new: empty, a new UIDVALIDITY."""
+    a = s.login()
+    a("CREATE Box")
+    fill(a, "Box")
+    a(f"STATUS Box {STATUS_ALL}")
+    a("SELECT Box")
+    a("FETCH 1:* (UID FLAGS)")
+    a("UNSELECT")
+    a("DELETE Box")
+    a("STATUS Box (MESSAGES)")
+    a("CREATE Box")
+    a(f"STATUS Box {STATUS_ALL}")
+    a("SELECT Box")
+    a("FETCH 1:* (UID FLAGS)")
+    append(a, "Box", PLAIN, "", "01-Jan-2024 12:00:00 +0000")
+    a("FETCH 1:* (UID FLAGS BODY.PEEK[TEXT])")
+    a("SELECT INBOX")
+    fill(a)
+    a("CREATE Away")
+    a("MOVE 1:3 Away")
+    a("RENAME Away Back")
+    a("CREATE Away")
+    a("STATUS Away (MESSAGES)")
+    a("SELECT Back")
+    a("FETCH 1:* (UID FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)] BODY.PEEK[TEXT]<0.20>)")
+    a("SEARCH TEXT Dave")
+    a("GETQUOTAROOT INBOX")
+
+
+def conv_huge_mail(s):
+    """A 6 MB mail with bare LF: sizes, partial fetches, the whole body, search."""
+    a = s.login()
+    body = "".join(f"{i:07d} {'abcdefghij' * 7}\n" for i in range(80000))
+    data = (f"From: a@example.org\nSubject: huge\nDate: Sun, 07 Jan 2024 07:00:00 +0000\n"
+            f"Message-ID: <huge@example.org>\n\n{body}last line\n").encode()
+    append(a, "INBOX", data, r"\Seen", "07-Jan-2024 07:00:00 +0000", plus=True)
+    a("SELECT INBOX")
+    a("FETCH 1 (RFC822.SIZE BINARY.SIZE[] BODYSTRUCTURE)")
+    a("FETCH 1 BODY.PEEK[]")
+    a("FETCH 1 BODY.PEEK[TEXT]<6000000.200>")
+    a("FETCH 1 BODY.PEEK[]<3000000.100>")
+    a("SEARCH BODY \"0079999 abc\"")
+    a("STATUS INBOX (MESSAGES SIZE)")
+    a("CREATE C")
+    a("COPY 1 C")
+    a("STATUS C (MESSAGES SIZE)")
+    a("GETQUOTAROOT INBOX")
+
+
+def conv_copy_then_expunge(s):
+    """A copy outlives its original; an expunged original's copy still reads."""
+    a = s.login()
+    fill(a)
+    a("CREATE C")
+    a("SELECT INBOX")
+    a("COPY 1:3 C")
+    a("STORE 1:* +FLAGS.SILENT (\\Deleted)")
+    a("EXPUNGE")
+    a("SELECT C")
+    a("FETCH 1:* (UID FLAGS RFC822.SIZE BODY.PEEK[])")
+    a("COPY 1 C")
+    a("STORE 1 +FLAGS.SILENT (\\Deleted)")
+    a("EXPUNGE")
+    a("FETCH 1:* (UID BODY.PEEK[HEADER.FIELDS (SUBJECT)] BINARY.SIZE[])")
+    a("STATUS INBOX (MESSAGES SIZE)")
+
+
+def conv_keywords_persist(s):
+    """Many keywords, then a new session: PERMANENTFLAGS and FLAGS come back from the index."""
+    a = s.login()
+    fill(a)
+    a("SELECT INBOX")
+    kws = " ".join(f"kw{i:02d}" for i in range(40))
+    a(f"STORE 1 +FLAGS ({kws})")
+    a("STORE 2 +FLAGS (kw05 kw39 $Junk $NotJunk)")
+    a("STORE 1 -FLAGS (kw00 kw20)")
+    a("LOGOUT")
+    b = s.login("b")
+    b("SELECT INBOX")
+    b("FETCH 1:* (UID FLAGS)")
+    b("SEARCH KEYWORD kw39")
+    b("SEARCH NOT KEYWORD kw05")
+    b("UID STORE 1:* FLAGS ()")
+    b("FETCH 1:* FLAGS")
 
 
 CONVERSATIONS = [v for k, v in list(globals().items()) if k.startswith("conv_")]
