@@ -18,6 +18,7 @@ import os
 import re
 import select
 import socket
+import subprocess
 import sys
 import time
 import traceback
@@ -29,6 +30,7 @@ PORTS = {
     # differently because of its Maildir++ layout, rbox must answer as sdbox does.
     "sdbox": int(os.environ.get("RBOX_DIFF_SDBOX_PORT", "0")),
 }
+RBOX_POOL = os.environ.get("RBOX_POOL", "")  # rbox's mail pool: objects are counted per user
 RUN = os.environ.get("RBOX_RUN", f"{int(time.time())}-{os.getpid()}")
 TIMEOUT = 30.0
 BIG_LITERAL = 16384  # literals larger than this are shown as length + hash in transcripts
@@ -1439,6 +1441,38 @@ CONVERSATIONS = [v for k, v in list(globals().items()) if k.startswith("conv_")]
 # Running and comparing.
 
 
+def mailbox_counts(kind, user):
+    """{mailbox: MESSAGES} over a fresh connection, outside the transcript."""
+    s = Session(kind, user)
+    try:
+        a = s.login()
+        names = re.findall(r'^\* LIST \(([^)]*)\) "/" (.+?)\r?$', a('LIST "" "*"').text(), re.M)
+        counts = {}
+        for flags, name in names:
+            if "\\Noselect" not in flags and "\\NonExistent" not in flags:
+                counts[name] = int(a(f"STATUS {name} (MESSAGES)").find(r"MESSAGES (\d+)"))
+        return counts
+    finally:
+        s.close()
+
+
+def rados_objects(user):
+    """The mail objects of a user in the rbox pool (librmb: namespace <user>_u)."""
+    out = subprocess.run(["rados", "-p", RBOX_POOL, "-N", f"{user}_u", "ls"], capture_output=True,
+                         text=True, timeout=60, check=True)
+    return len(out.stdout.split())
+
+
+def storage_check(conv):
+    """rbox only: one RADOS object per mail in any mailbox, none left over, none missing."""
+    user = f"{conv.__name__[5:].replace('_', '-')}-{RUN}"
+    counts = mailbox_counts("rbox", user)
+    objects = rados_objects(user)
+    if objects != sum(counts.values()):
+        return [f"rbox storage: {objects} RADOS objects for {sum(counts.values())} mails {counts}"]
+    return []
+
+
 def run_side(conv, kind):
     s = Session(kind, f"{conv.__name__[5:].replace('_', '-')}-{RUN}")
     try:
@@ -1506,12 +1540,14 @@ def run_conversation(conv):
         futures = {kind: pool.submit(run_side, conv, kind) for kind in PORTS}
         sides = {kind: f.result() for kind, f in futures.items()}
     problems, notes = compare(conv.__name__[5:], sides)
+    problems += storage_check(conv)
     ncmd = sum(1 for line in sides["maildir"] if re.match(r"^\w+> \w+\d+ ", line))
     return problems, notes, ncmd, time.time() - t0, sides["rbox"]
 
 
 def main():
     assert all(PORTS.values()), f"set RBOX_DIFF_{{RBOX,MAILDIR,SDBOX}}_PORT: {PORTS}"
+    assert RBOX_POOL, "set RBOX_POOL (rbox's mail pool)"
     only = [x for x in os.environ.get("RBOX_DIFF_ONLY", "").split(",") if x]
     convs = [c for c in CONVERSATIONS if not only or c.__name__[5:] in only]
     t0 = time.time()
