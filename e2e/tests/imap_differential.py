@@ -43,8 +43,8 @@ BIG_LITERAL = 16384  # literals larger than this are shown as length + hash in t
 # the run (the list must stay true). docs/dovecot-differential.md explains each entry.
 NOSELECT = ("fs layout: a parent that exists only as a directory is \\Noselect; Maildir++ has no "
             "directories, so the same parent is \\NonExistent")
-MARKED = ("fs layout: LIST with RETURN (STATUS) or REMOTE also reports \\Marked (new mail) or "
-          "\\UnMarked; Maildir++ reports neither")
+MARKED = ("fs layout: where LIST looks into the mailboxes (RETURN options, REMOTE) it also reports "
+          "\\Marked (new mail) or \\UnMarked; Maildir++ reports neither")
 LAZY_INBOX = ("fs layout: INBOX is created on first use, so before that CREATE INBOX succeeds and "
               "LIST (SUBSCRIBED) marks it \\NonExistent; Maildir++'s INBOX is the root Maildir")
 TRAILING = ("fs layout: CREATE with a trailing separator makes only a directory (\\Noselect); "
@@ -64,6 +64,7 @@ KNOWN_DIFFERENCES = [
     ("rename_inbox", r"RENAME INBOX|LIST|STATUS|SELECT|FETCH|APPEND", RENAME_INBOX),
     ("subscriptions", r"LIST \(SUBSCRIBED", LAZY_INBOX),
     ("utf7_names", r"RETURN \(STATUS", MARKED),
+    ("users_in_one_process", r"RETURN \(CHILDREN\)", MARKED),
     ("names_dots", r'"(a\.b|\.hidden|dots\.\.two)"|LIST "" "\*"', DOT),
 ]
 
@@ -325,6 +326,7 @@ class Session:
         self.kind = kind
         self.port = PORTS[kind]
         self.user = user
+        self.users = {user}
         self.transcript = []
         self.conns = []
 
@@ -336,9 +338,12 @@ class Session:
         self.conns.append(c)
         return c
 
-    def login(self, name="a"):
+    def login(self, name="a", user=None):
+        """A logged-in connection, as the conversation's user or as another one."""
+        user = user or self.user
+        self.users.add(user)
         c = self.connect(name)
-        r = c(f"LOGIN {self.user} pass")
+        r = c(f"LOGIN {user} pass")
         assert r.status == "OK", r.text()
         return c
 
@@ -378,16 +383,29 @@ def near_now(imap_date):
     return abs(time.time() - t.timestamp()) < 2 * 86400
 
 
+def normalise_uidvalidity(text):
+    """UIDVALIDITY values, numbered per user (two users may well share one value)."""
+    uidv = Ordinals("UIDVALIDITY")
+    users, lines = {}, []
+    for line in text.split("\n"):
+        conn = line.split(" ", 1)[0][:-1]
+        login = re.match(r"^\w+> \w+\d+ LOGIN (\S+) pass$", line)
+        if login:
+            users[conn] = login.group(1)
+        user = users.get(conn, "")
+        values = set(UIDVALIDITY_SOURCES.findall(line)) | set(re.findall(r"QRESYNC \((\d+) ", line))
+        for value in sorted(values, key=len, reverse=True):
+            line = re.sub(rf"\b{value}\b", uidv((user, value)), line)
+        lines.append(line)
+    return "\n".join(lines)
+
+
 def normalise(transcript):
     text = "\n".join(transcript)
     text = TIMING.sub(" (<time>)", text)
     # Dates the server chose (INTERNALDATE of an APPEND without a date, SAVEDATE): "now".
     text = IMAP_DATE.sub(lambda m: '"<now>"' if near_now(m.group(1)) else m.group(0), text)
-    uidv = Ordinals("UIDVALIDITY")
-    for value in UIDVALIDITY_SOURCES.findall(text):
-        uidv(value)
-    for value in sorted(uidv.seen, key=len, reverse=True):
-        text = re.sub(rf"\b{value}\b", uidv.seen[value], text)
+    text = normalise_uidvalidity(text)
     guid = Ordinals("GUID")
     lines = []
     for line in text.split("\n"):
@@ -1434,6 +1452,33 @@ def conv_keywords_persist(s):
     b("FETCH 1:* FLAGS")
 
 
+def conv_users_in_one_process(s):
+    """Users one after another in the same reused mail process (service_count = 0), one
+    with "@" and "." in its name: each sees only its own mail."""
+    other = f"first.last-{RUN}@example.org"
+    a = s.login()
+    append(a, "INBOX", PLAIN, r"\Seen", "01-Jan-2024 12:00:00 +0000")
+    a("LOGOUT")
+    b = s.login("b", other)
+    b(f"STATUS INBOX {STATUS_ALL}")
+    append(b, "INBOX", MULTIPART, "", "02-Jan-2024 08:30:00 +0100")
+    b("CREATE Sub")
+    append(b, "Sub", NESTED, "", "03-Jan-2024 10:00:00 -0500")
+    b("SELECT INBOX")
+    b("FETCH 1:* (UID RFC822.SIZE BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+    b("LOGOUT")
+    c = s.login("c")
+    c("SELECT INBOX")
+    c("FETCH 1:* (UID RFC822.SIZE BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+    c('LIST "" "*"')
+    d = s.login("d", other)
+    c("COPY 1 INBOX")
+    d("SELECT INBOX")
+    d("FETCH 1:* (UID BODY.PEEK[TEXT]<0.30>)")
+    d('LIST "" "*" RETURN (CHILDREN)')
+    d("STATUS Sub (MESSAGES)")
+
+
 CONVERSATIONS = [v for k, v in list(globals().items()) if k.startswith("conv_")]
 
 
@@ -1463,14 +1508,16 @@ def rados_objects(user):
     return len(out.stdout.split())
 
 
-def storage_check(conv):
+def storage_check(users):
     """rbox only: one RADOS object per mail in any mailbox, none left over, none missing."""
-    user = f"{conv.__name__[5:].replace('_', '-')}-{RUN}"
-    counts = mailbox_counts("rbox", user)
-    objects = rados_objects(user)
-    if objects != sum(counts.values()):
-        return [f"rbox storage: {objects} RADOS objects for {sum(counts.values())} mails {counts}"]
-    return []
+    problems = []
+    for user in sorted(users):
+        counts = mailbox_counts("rbox", user)
+        objects = rados_objects(user)
+        if objects != sum(counts.values()):
+            problems.append(f"rbox storage of {user}: {objects} RADOS objects for "
+                            f"{sum(counts.values())} mails {counts}")
+    return problems
 
 
 def run_side(conv, kind):
@@ -1485,7 +1532,7 @@ def run_side(conv, kind):
             traceback.print_exc()
     finally:
         s.close()
-    return normalise(s.transcript)
+    return normalise(s.transcript), s.users
 
 
 def commands(transcript):
@@ -1538,9 +1585,10 @@ def run_conversation(conv):
     t0 = time.time()
     with concurrent.futures.ThreadPoolExecutor(len(PORTS)) as pool:
         futures = {kind: pool.submit(run_side, conv, kind) for kind in PORTS}
-        sides = {kind: f.result() for kind, f in futures.items()}
+        results = {kind: f.result() for kind, f in futures.items()}
+    sides = {kind: transcript for kind, (transcript, _) in results.items()}
     problems, notes = compare(conv.__name__[5:], sides)
-    problems += storage_check(conv)
+    problems += storage_check(results["rbox"][1])
     ncmd = sum(1 for line in sides["maildir"] if re.match(r"^\w+> \w+\d+ ", line))
     return problems, notes, ncmd, time.time() - t0, sides["rbox"]
 
