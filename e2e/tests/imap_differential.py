@@ -611,6 +611,9 @@ def conv_create_delete_rename(s):
     a("RENAME Work Job")
     a('LIST "" "*"')
     a("STATUS Job/Sub/Leaf (MESSAGES UIDNEXT)")
+    a("EXAMINE Job/Sub/Leaf")
+    a("FETCH 1 (UID FLAGS BODY.PEEK[TEXT] X-MAILBOX)")
+    a("UNSELECT")
     a("RENAME Job/Sub/Leaf Archive/2024/Leaf")
     a('LIST "" "*"')
     a("RENAME Nope Other")
@@ -1515,6 +1518,27 @@ def conv_deleted_under_a_session(s):
     a("NOOP")
     a("FETCH 1 FLAGS")
     b('LIST "" "*"')
+
+
+def conv_move_seen_by_another_session(s):
+    """MOVE out of a mailbox another session (QRESYNC) has selected, and into one it watches."""
+    a = s.login()
+    b = s.login("b")
+    fill(b)
+    b("CREATE Dest")
+    a("ENABLE QRESYNC")
+    a("SELECT INBOX")
+    b("SELECT INBOX")
+    b("UID MOVE 2:3 Dest")
+    a("NOOP")
+    a("FETCH 1:* (UID FLAGS)")
+    a("SELECT Dest")
+    b("MOVE 1 Dest")
+    a("NOOP")
+    a("FETCH 1:* (UID FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)] BINARY.SIZE[])")
+    b("UNSELECT")
+    b(f"STATUS INBOX {STATUS_ALL}")
+    b(f"STATUS Dest {STATUS_ALL}")
 
 
 CONVERSATIONS = [v for k, v in list(globals().items()) if k.startswith("conv_")]
