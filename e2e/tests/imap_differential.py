@@ -2,13 +2,16 @@
 """Differential IMAP test: the same scripted conversations against Dovecot with rbox and with
 Maildir; the normalised transcripts must be identical.
 
-Run by e2e/tests/imap-differential.sh, which starts both Dovecots and exports
-RBOX_DIFF_RBOX_PORT and RBOX_DIFF_MAILDIR_PORT. Every conversation logs in as a fresh user
-(same name on both servers), so both start from an empty mailbox. What is normalised and why,
-and every known difference, is in docs/dovecot-differential.md.
+Run by e2e/tests/imap-differential.sh, which starts three Dovecots (rbox, Maildir, sdbox) and
+exports RBOX_DIFF_{RBOX,MAILDIR,SDBOX}_PORT and RBOX_POOL. sdbox shares rbox's mailbox list
+layout: where Maildir++ answers differently because of its layout, rbox must answer as sdbox.
+Every conversation logs in as a fresh user (the same name on all servers), so all start from
+an empty account. What is normalised and why, and every known difference, is in
+docs/dovecot-differential.md.
 
-RBOX_DIFF_ONLY=name1,name2 runs only those conversations; RBOX_DIFF_SHOW=1 prints every
-transcript. Last line: "imap-differential: N passed, M failed" (N, M = conversations).
+RBOX_DIFF_ONLY=name1,name2 runs only those conversations; RBOX_DIFF_SHOW=1 prints the rbox
+transcripts. Last line: "imap-differential: N passed, M failed, K expected failures"
+(conversations).
 """
 import concurrent.futures
 import datetime
@@ -776,7 +779,7 @@ def conv_catenate(s):
     a('APPEND Drafts CATENATE (URL "/INBOX/;UID=1" URL "/INBOX/;UID=3/;SECTION=2")')  # a whole message + a message part
     a('APPEND Drafts CATENATE (URL "/INBOX/;UID=1/;SECTION=HEADER" URL "/INBOX/;UID=1/;SECTION=TEXT/;PARTIAL=5.9")')
     a('APPEND Drafts CATENATE (URL "/INBOX/;UID=99/;SECTION=TEXT")')  # BADURL
-    a(f'APPEND Drafts CATENATE (URL "/INBOX;UIDVALIDITY=1/;UID=1")')  # wrong UIDVALIDITY
+    a('APPEND Drafts CATENATE (URL "/INBOX;UIDVALIDITY=1/;UID=1")')  # wrong UIDVALIDITY
     a('APPEND Drafts CATENATE (URL "/Nope/;UID=1")')
     a("APPEND Drafts CATENATE (TEXT ", Lit(b"Subject: a\r\n\r\n"), ") CATENATE (TEXT ", Lit(b"Subject: b\r\n\r\nb\r\n"), ")")
     a("SELECT Drafts")
@@ -853,7 +856,7 @@ def conv_fetch_crlf_lf(s):
     a("SEARCH BODY \"second line\"")
     a("SEARCH LARGER 100 SMALLER 200")
     a("SORT (SIZE) US-ASCII ALL")
-    a(f"STATUS INBOX (MESSAGES SIZE)")
+    a("STATUS INBOX (MESSAGES SIZE)")
 
 
 def conv_fetch_large(s):
@@ -1116,7 +1119,7 @@ def conv_idle(s):
 def conv_condstore(s):
     a = s.login()
     fill(a)
-    a(f"STATUS INBOX (HIGHESTMODSEQ)")
+    a("STATUS INBOX (HIGHESTMODSEQ)")
     a("SELECT INBOX (CONDSTORE)")
     a("FETCH 1:* (MODSEQ)")
     a("STORE 2 +FLAGS (\\Seen)")
@@ -1124,7 +1127,7 @@ def conv_condstore(s):
     hms = a("STATUS INBOX (HIGHESTMODSEQ)").find(r"HIGHESTMODSEQ (\d+)")
     a("STORE 5 +FLAGS (Kw)")
     a(f"FETCH 1:* (FLAGS) (CHANGEDSINCE {hms})")
-    a(f"UID FETCH 1:* (FLAGS) (CHANGEDSINCE 1)")
+    a("UID FETCH 1:* (FLAGS) (CHANGEDSINCE 1)")
     a(f"SEARCH MODSEQ {hms}")
     a(f'SEARCH MODSEQ "/flags/\\\\seen" all {hms}')
     a("SEARCH RETURN (ALL MODSEQ) MODSEQ 1")
@@ -1132,7 +1135,7 @@ def conv_condstore(s):
     a("STORE 1:3 +FLAGS (\\Deleted)")
     a("EXPUNGE")
     a("SELECT INBOX (CONDSTORE)")
-    a(f"STATUS INBOX (HIGHESTMODSEQ MESSAGES)")
+    a("STATUS INBOX (HIGHESTMODSEQ MESSAGES)")
 
 
 def conv_qresync(s):
@@ -1160,7 +1163,7 @@ def conv_qresync(s):
     a("STORE 1 +FLAGS.SILENT (\\Deleted)")
     a("EXPUNGE")  # VANISHED instead of EXPUNGE
     a("UID EXPUNGE 6")
-    a(f"UID FETCH 1:* (FLAGS) (CHANGEDSINCE 1 VANISHED)")
+    a("UID FETCH 1:* (FLAGS) (CHANGEDSINCE 1 VANISHED)")
     a("SELECT INBOX (QRESYNC (bogus))")
 
 
