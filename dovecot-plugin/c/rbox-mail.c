@@ -98,16 +98,23 @@ static void rbox_mail_object_missing(struct mail *_mail,
 				     const struct rbox_mail_index_record *rec,
 				     const char *error)
 {
-	(void)mail_index_refresh(_mail->box->index);
-	if (rbox_mailbox_is_gone(_mail->box)) {
-		mailbox_set_deleted(_mail->box);
-		return;
+	/* a copy being saved reads its source's object: this mailbox's
+	   state says nothing about it */
+	if (!_mail->saving) {
+		(void)mail_index_refresh(_mail->box->index);
+		if (rbox_mailbox_is_gone(_mail->box)) {
+			mailbox_set_deleted(_mail->box);
+			return;
+		}
+		if (mail_index_is_expunged(_mail->transaction->view,
+					   _mail->seq)) {
+			mail_set_expunged(_mail);
+			return;
+		}
 	}
-	if (!mail_index_is_expunged(_mail->transaction->view, _mail->seq)) {
-		i_warning("rbox: %s: UID %u: object %s: %s", _mail->box->vname,
-			  _mail->uid, guid_128_to_string(rec->oid),
-			  error == NULL ? "not found" : error);
-	}
+	i_warning("rbox: %s: UID %u: object %s: %s", _mail->box->vname,
+		  _mail->uid, guid_128_to_string(rec->oid),
+		  error == NULL ? "not found" : error);
 	mail_set_expunged(_mail);
 }
 
