@@ -6,6 +6,8 @@
 #include "index-mail.h"
 #include "rbox-storage.h"
 
+#include <sys/stat.h>
+
 int rbox_mail_lookup(struct mail *_mail, struct rbox_mail_index_record *rec_r)
 {
 	struct rbox_mailbox *mbox = RBOX_MAILBOX(_mail->box);
@@ -76,6 +78,46 @@ static int rbox_mail_get_save_date(struct mail *_mail, time_t *date_r)
 	return 1;
 }
 
+static bool rbox_mailbox_is_gone(struct mailbox *box)
+{
+	const char *path;
+	struct stat st;
+
+	if (mail_index_is_deleted(box->index))
+		return TRUE;
+	if (mailbox_get_path_to(box, MAILBOX_LIST_PATH_TYPE_MAILBOX, &path) <= 0)
+		return FALSE;
+	return stat(path, &st) < 0 && errno == ENOENT;
+}
+
+/* A mail's object is not in RADOS. Like sdbox and Maildir: the mailbox was
+   deleted (or renamed) under us -> a mailbox error, the session ends; another
+   session expunged the mail -> expunged. Otherwise the object was deleted
+   behind Dovecot's back: a warning, and the mail reads as expunged. */
+static void rbox_mail_object_missing(struct mail *_mail,
+				     const struct rbox_mail_index_record *rec,
+				     const char *error)
+{
+	/* a copy being saved reads its source's object: this mailbox's
+	   state says nothing about it */
+	if (!_mail->saving) {
+		(void)mail_index_refresh(_mail->box->index);
+		if (rbox_mailbox_is_gone(_mail->box)) {
+			mailbox_set_deleted(_mail->box);
+			return;
+		}
+		if (mail_index_is_expunged(_mail->transaction->view,
+					   _mail->seq)) {
+			mail_set_expunged(_mail);
+			return;
+		}
+	}
+	i_warning("rbox: %s: UID %u: object %s: %s", _mail->box->vname,
+		  _mail->uid, guid_128_to_string(rec->oid),
+		  error == NULL ? "not found" : error);
+	mail_set_expunged(_mail);
+}
+
 static struct istream *rbox_mail_saving_stream(struct mail *_mail)
 {
 	struct mail_save_context *save_ctx = _mail->transaction->save_ctx;
@@ -120,13 +162,8 @@ rbox_mail_get_stream(struct mail *_mail, bool get_body ATTR_UNUSED,
 			return -1;
 		ret = rbox_rs_read(user, rec.oid, &body, &error);
 		if (ret == RBOX_RS_ERR_NOTFOUND) {
-			/* deleted behind Dovecot's back (or another session's
-			   expunge is in flight): the mail is gone */
-			i_warning("rbox: %s: UID %u: object %s: %s", _mail->box->vname,
-				  _mail->uid, guid_128_to_string(rec.oid),
-				  error == NULL ? "not found" : error);
+			rbox_mail_object_missing(_mail, &rec, error);
 			rbox_rs_free_string(error);
-			mail_set_expunged(_mail);
 			return -1;
 		}
 		if (ret != RBOX_RS_OK) {
@@ -191,8 +228,8 @@ rbox_mail_get_special(struct mail *_mail, enum mail_fetch_field field,
 			return -1;
 		ret = rbox_rs_mail_guid(user, rec.oid, &guid, &error);
 		if (ret == RBOX_RS_ERR_NOTFOUND) {
+			rbox_mail_object_missing(_mail, &rec, error);
 			rbox_rs_free_string(error);
-			mail_set_expunged(_mail);
 			return -1;
 		}
 		if (ret != RBOX_RS_OK) {
