@@ -195,6 +195,7 @@ suite!(
     store_cases::fsck_finds_and_repairs,
     store_cases::fsck_rewrites_garbage_xattrs_from_index,
     store_cases::build_index_from_librmb_objects,
+    store_cases::create_mailbox_refused_beside_unindexed_plugin_mail,
     store_cases::canary_round_trip,
     store_cases::recovery_index_is_appended,
     store_cases::scan_and_query,

@@ -1258,3 +1258,72 @@ pub async fn every_xattr_key_is_stored_byte_exact(c: Ctx) {
     assert_eq!(m.metadata.save_time, Some(1_507_637_532));
     assert_eq!(m.metadata.ext_ref.as_deref(), Some("ref-1"));
 }
+
+/// Issue 19 item 2: a namespace with the plugin's mail but no omap index refuses to create
+/// a mailbox (it would be a second INBOX with a new GUID) until `build_index` adopted them.
+pub async fn create_mailbox_refused_beside_unindexed_plugin_mail(c: Ctx) {
+    let store = c.store();
+    let sp = c.space(&store, "u");
+    let ns = sp.namespace().to_string();
+    let inbox = Guid128::generate();
+    let mut objs = Vec::new();
+    for uid in 1..=3 {
+        let oid = Guid128::generate().to_hex();
+        upstream_object(
+            &c,
+            &ns,
+            &oid,
+            &upstream_meta(inbox, Some(uid), "INBOX", OBSERVED_BODY.len()),
+            OBSERVED_BODY,
+        )
+        .await;
+        objs.push(oid);
+    }
+    let mut req = SaveRequest::new("INBOX", body(1));
+    req.create_mailbox = true;
+    let e = sp.save(req.clone()).await.unwrap_err();
+    match &e {
+        StoreError::UnindexedMail {
+            namespace,
+            mailbox,
+            oid,
+        } => {
+            assert_eq!(namespace, &ns);
+            assert_eq!(mailbox, "INBOX");
+            assert!(objs.contains(oid), "names one of the plugin's objects");
+        }
+        other => panic!("expected UnindexedMail, got {other:?}"),
+    }
+    assert!(e.to_string().contains("run `rbox index` first"), "{e}");
+    assert!(matches!(
+        sp.create_mailbox("Archive").await.unwrap_err(),
+        StoreError::UnindexedMail { .. }
+    ));
+    assert!(!sp.index().exists().await.unwrap(), "no index was created");
+    assert_eq!(
+        sp.list_object_ids().await.unwrap().len(),
+        3,
+        "nothing written"
+    );
+
+    // Objects that are not mail (no M, or zero bytes) do not count.
+    let other = c.space(&store, "foreign");
+    for (oid, data) in [("foreign", b"x".to_vec()), ("leftover", Vec::new())] {
+        c.backend
+            .write_op(
+                &c.loc(other.namespace(), oid),
+                WriteOp::new().write_full(data),
+            )
+            .await
+            .unwrap();
+    }
+    assert_eq!(other.first_unindexed_mail().await.unwrap(), None);
+    other.save(req.clone()).await.expect("no plugin mail there");
+
+    // Once indexed, the plugin's INBOX (its GUID) gets the new mail.
+    sp.build_index().await.unwrap();
+    let saved = sp.save(req).await.unwrap();
+    assert_eq!(saved.mailbox, inbox);
+    assert_eq!(saved.uid, 4);
+    assert_eq!(sp.list_mailboxes().await.unwrap().len(), 1);
+}
