@@ -140,9 +140,12 @@ pub async fn find(
         from_index(sp, query, mailbox, quiet).await?
     };
     l.mails.retain(|m| query.matches(m.target()));
+    // Grouped by mailbox: its name, then its GUID (a scan only knows `B`, the name at save
+    // time, which mails of different mailboxes may share).
     l.mails.sort_by(|a, b| {
         a.mailbox_name
             .cmp(&b.mailbox_name)
+            .then_with(|| a.meta.mailbox_guid.cmp(&b.meta.mailbox_guid))
             .then_with(|| sort.value(a.target()).cmp(&sort.value(b.target())))
             .then_with(|| a.oid.cmp(&b.oid))
     });
@@ -157,7 +160,16 @@ async fn scan_namespace(sp: &Mailspace, quiet: bool) -> CliResult<Listing> {
         .map(|oid| {
             let pb = &pb;
             async move {
-                let r = sp.mail_info(&oid).await;
+                let r = match sp.mail_info(&oid).await {
+                    // Keywords the plugin keeps in the object's omap, as `rbox index` reads them.
+                    Ok(mut i) if i.size > 0 && i.metadata.mailbox_guid.is_some() => {
+                        sp.stored_keywords(&i).await.map(|k| {
+                            i.ima_keywords = k;
+                            i
+                        })
+                    }
+                    r => r,
+                };
                 pb.inc(1);
                 (oid, r)
             }
@@ -294,8 +306,13 @@ pub fn render_table(l: &Listing, limit: Option<usize>) -> String {
     ]);
     let shown = l.mails.iter().take(limit.unwrap_or(usize::MAX));
     for m in shown {
+        let name = m.mailbox_name.clone().unwrap_or_else(|| "?".into());
         t.row(vec![
-            m.mailbox_name.clone().unwrap_or_else(|| "?".into()),
+            match (l.source, m.meta.mailbox_guid) {
+                // `B` alone does not tell mailboxes apart: add the GUID's first 8 digits.
+                (Source::Scan, Some(g)) => format!("{name} ({})", &g.to_hex()[..8]),
+                _ => name,
+            },
             m.meta.uid.map(|u| u.to_string()).unwrap_or_default(),
             m.oid.clone(),
             m.meta.received.map(format_date).unwrap_or_default(),
@@ -310,8 +327,9 @@ pub fn render_table(l: &Listing, limit: Option<usize>) -> String {
         ]);
     }
     let mut out = t.render();
+    // Counted by GUID (`M`), as rmb does, not by name.
     let mailboxes: std::collections::BTreeSet<_> =
-        l.mails.iter().map(|m| &m.mailbox_name).collect();
+        l.mails.iter().map(|m| m.meta.mailbox_guid).collect();
     let bytes: u64 = l
         .mails
         .iter()
@@ -424,5 +442,170 @@ pub async fn get(sp: &Mailspace, a: &GetArgs, json: bool, quiet: bool) -> CliRes
             out.display()
         ));
         print(&s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::backend::memory::MemoryBackend;
+    use crate::backend::{Backend, ObjectLocation, WriteOp};
+    use crate::format::cfg::RboxConfig;
+    use crate::format::guid::MailGuid;
+    use crate::format::metadata::encode_keywords;
+    use crate::store::{Store, StoreConfig};
+
+    const BODY: &[u8] = b"From: sender3 <sender3@peer.test>\nTo: alice\nSubject: rbox ground truth 3 (imap append)\n\nMessage three.\n";
+
+    fn store(backend: Arc<MemoryBackend>, attrs: &str) -> Store {
+        let cfg = RboxConfig::default()
+            .apply_updates(&[&format!("rbox_mail_attributes={attrs}")])
+            .unwrap();
+        Store::with_cfg(backend, StoreConfig::new("mail", "index"), cfg)
+    }
+
+    /// An object as upstream's plugin writes it (rbox-observed §2.2): NUL-terminated
+    /// decimal xattrs `B G I M R U V Z`, keywords (if any) in the object's omap.
+    async fn plugin_object(
+        b: &MemoryBackend,
+        ns: &str,
+        mailbox: Guid128,
+        b_name: &str,
+        uid: u32,
+        keywords: &[&str],
+    ) -> String {
+        let oid = Guid128::generate().to_hex();
+        let m = MailMetadata {
+            mailbox_guid: Some(mailbox),
+            guid: Some(MailGuid::Compact(Guid128::generate())),
+            received: Some(1_704_110_403),
+            physical_size: Some(BODY.len() as u64),
+            virtual_size: Some(BODY.len() as u64 + 5),
+            orig_mailbox: Some(b_name.into()),
+            uid: Some(uid),
+            version: Some("0.1".into()),
+            ..Default::default()
+        };
+        let mut op = WriteOp::new().create(true).write_full(BODY.to_vec());
+        for (k, v) in m.encode() {
+            op = op.set_xattr(k, v);
+        }
+        if !keywords.is_empty() {
+            let kw: Vec<String> = keywords.iter().map(|k| k.to_string()).collect();
+            op = op.omap_set(encode_keywords(&kw));
+        }
+        b.write_op(&ObjectLocation::new("mail", ns, &oid), op)
+            .await
+            .unwrap();
+        oid
+    }
+
+    /// Issue 19 items 3 and 4: INBOX with two mails and Archive with a copy (which keeps
+    /// `B=INBOX`, as upstream's COPY does) and keywords in its omap.
+    async fn upstream_layout(attrs: &str) -> (Store, Mailspace, Guid128, Guid128, String) {
+        let backend = Arc::new(MemoryBackend::with_pools(&["mail", "index"]));
+        let store = store(backend.clone(), attrs);
+        let sp = store.namespace("alice_u").unwrap();
+        let (inbox, archive) = (Guid128::generate(), Guid128::generate());
+        plugin_object(&backend, "alice_u", inbox, "INBOX", 1, &[]).await;
+        plugin_object(&backend, "alice_u", inbox, "INBOX", 2, &[]).await;
+        let copy = plugin_object(
+            &backend,
+            "alice_u",
+            archive,
+            "INBOX",
+            1,
+            &["$Label1", "Junk"],
+        )
+        .await;
+        (store, sp, inbox, archive, copy)
+    }
+
+    async fn scan(sp: &Mailspace) -> Listing {
+        find(
+            sp,
+            &Query::parse("-").unwrap(),
+            SortKey::Uid,
+            true,
+            None,
+            true,
+        )
+        .await
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn scan_counts_mailboxes_by_guid_not_by_saved_name() {
+        let (_store, sp, inbox, archive, copy) = upstream_layout("MGPORZVBUI").await;
+        let l = scan(&sp).await;
+        assert_eq!(l.mails.len(), 3);
+        let out = render_table(&l, None);
+        assert!(out.contains("3 mails in 2 mailboxes"), "{out}");
+        // The rows of one mailbox are together, and each shows which GUID it is.
+        let tags: Vec<String> = l
+            .mails
+            .iter()
+            .map(|m| m.meta.mailbox_guid.unwrap().to_hex())
+            .collect();
+        let mut grouped = tags.clone();
+        grouped.dedup();
+        assert_eq!(grouped.len(), 2, "grouped by M: {tags:?}");
+        for g in [inbox, archive] {
+            assert!(
+                out.contains(&format!("INBOX ({})", &g.to_hex()[..8])),
+                "{out}"
+            );
+        }
+        let row = out.lines().find(|r| r.contains(&copy)).unwrap();
+        assert!(row.contains(&archive.to_hex()[..8]), "{row}");
+        // JSON keeps B as the name and M as the mailbox.
+        let j = to_json(&sp, &l, None);
+        let m = j["mails"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["oid"] == copy.as_str())
+            .unwrap();
+        assert_eq!(m["mailbox"], archive.to_hex().as_str());
+        assert_eq!(m["mailbox_name"], "INBOX");
+    }
+
+    #[tokio::test]
+    async fn scan_shows_keywords_from_the_object_omap_like_the_index() {
+        let (_store, sp, _inbox, _archive, copy) = upstream_layout("MGPORZVBUIK").await;
+        let l = scan(&sp).await;
+        let m = l.mails.iter().find(|m| m.oid == copy).unwrap();
+        assert_eq!(m.keywords, vec!["$Label1", "Junk"]);
+        let out = render_table(&l, None);
+        let row = out.lines().find(|r| r.contains(&copy)).unwrap();
+        assert!(row.contains("$Label1 Junk"), "{row}");
+        // The same keywords `rbox index` puts in the index.
+        sp.build_index().await.unwrap();
+        let idx = find(
+            &sp,
+            &Query::parse("-").unwrap(),
+            SortKey::Uid,
+            false,
+            None,
+            true,
+        )
+        .await
+        .unwrap();
+        assert_eq!(idx.source, Source::Index);
+        let r = idx.mails.iter().find(|m| m.oid == copy).unwrap();
+        assert_eq!(r.keywords, m.keywords);
+        // Without K in rbox_mail_attributes the omap is not read (as rbox index).
+        let (_s, sp2, _, _, copy2) = upstream_layout("MGPORZVBUI").await;
+        let l2 = scan(&sp2).await;
+        assert!(
+            l2.mails
+                .iter()
+                .find(|m| m.oid == copy2)
+                .unwrap()
+                .keywords
+                .is_empty()
+        );
     }
 }

@@ -15,7 +15,7 @@ use std::time::{Duration, SystemTime};
 use futures::StreamExt;
 
 use super::Mailspace;
-use super::body::{read_object_keywords, unix_secs};
+use super::body::unix_secs;
 use super::fsck_xattrs::{Indexed, describe, rebuildable};
 use super::read::MailInfo;
 use crate::backend::{BackendError, NamespaceFilter, WriteOp};
@@ -1014,19 +1014,7 @@ impl Mailspace {
             }
         };
         let m = &info.metadata;
-        let keywords = if !info.ima_keywords.is_empty() {
-            info.ima_keywords.clone()
-        } else if self.cfg().is_mail_attribute(MetadataKey::Keywords) {
-            read_object_keywords(self.backend(), &self.mail_loc(&info.oid))
-                .await?
-                .unwrap_or_default()
-        } else {
-            Vec::new()
-        };
-        let keywords = keywords
-            .into_iter()
-            .filter(|k| format::validate_keyword(k).is_ok())
-            .collect();
+        let keywords = self.stored_keywords(info).await?;
         let record = MailRecord {
             oid,
             guid: m
