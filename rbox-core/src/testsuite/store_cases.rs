@@ -560,10 +560,11 @@ pub async fn user_mapping(c: Ctx) {
         .unwrap();
     let store = c.store_with(cfg);
     let alice = format!("alice-{}", c.run);
-    assert!(matches!(
-        store.user(&alice).await.unwrap_err(),
-        StoreError::UserMappingMissing(_)
-    ));
+    // The error names the user as given (`alice-…`), not the object key (`alice-…_u`).
+    match store.user(&alice).await.unwrap_err() {
+        StoreError::UserMappingMissing(u) => assert_eq!(u, alice),
+        other => panic!("expected UserMappingMissing, got {other:?}"),
+    }
     let sp = store.user_or_create(&alice).await.unwrap();
     let ns = sp.namespace().to_string();
     assert!(
