@@ -89,6 +89,17 @@ pub struct FsckReport {
     pub findings: Vec<FsckFinding>,
     /// Repairs that failed (the finding stays unrepaired).
     pub repair_errors: Vec<String>,
+    /// The namespace counted again after a repair that changed something (`None`
+    /// otherwise: the counts above, taken before repairing, still hold).
+    pub after_repair: Option<FsckTotals>,
+}
+
+/// Objects, index records and mailboxes of a namespace.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FsckTotals {
+    pub objects: u64,
+    pub records: u64,
+    pub mailboxes: u64,
 }
 
 impl FsckReport {
@@ -230,7 +241,33 @@ impl Mailspace {
             },
         };
         self.fsck_run(&mut run).await?;
+        if run.opts.repair && run.report.repaired() > 0 {
+            run.report.after_repair = Some(self.totals().await?);
+        }
         Ok(run.report)
+    }
+
+    /// Count objects, index records and mailboxes (what fsck's summary shows).
+    async fn totals(&self) -> Result<FsckTotals> {
+        let objects = self.list_object_ids().await?.len() as u64;
+        let boxes = self.index.list_mailboxes().await?;
+        let mut records = 0;
+        for b in &boxes {
+            let mut after = 0;
+            loop {
+                let page = self.index.list_records(&b.guid, after, 1000).await?;
+                records += page.records.len() as u64;
+                match page.next_after {
+                    Some(a) => after = a,
+                    None => break,
+                }
+            }
+        }
+        Ok(FsckTotals {
+            objects,
+            records,
+            mailboxes: boxes.len() as u64,
+        })
     }
 
     /// Build the omap index of a namespace written by librmb only (migration). Refuses a

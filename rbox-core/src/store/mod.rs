@@ -39,7 +39,7 @@ pub(crate) use body::unix_secs;
 pub use canary::{CanaryReport, CanaryStep};
 pub use cfg_ops::{create_cfg, read_cfg, update_cfg, write_cfg};
 pub use external::{ExternalFlags, ExternalMail, ExternalMailbox, ExternalSaved, external_records};
-pub use fsck::{FindingKind, FsckFinding, FsckOptions, FsckReport, IndexBuildReport};
+pub use fsck::{FindingKind, FsckFinding, FsckOptions, FsckReport, FsckTotals, IndexBuildReport};
 pub use mailbox_ops::{MailPage, MailboxStatus};
 pub use mirror::{ExternalMirror, MirrorOp};
 pub use mutate::{FlagOp, FlagUpdate};

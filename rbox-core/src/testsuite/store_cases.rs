@@ -986,6 +986,16 @@ pub async fn build_index_from_librmb_objects(c: Ctx) {
     assert_eq!(r.mailboxes_created, 2);
     assert_eq!(r.uids_assigned, 2, "one missing U, one duplicate U");
     assert_eq!(r.skipped, 1);
+    // Counted before the repair the index had nothing; the summary counts again after.
+    assert_eq!(r.fsck.records_checked, 0);
+    assert_eq!(
+        r.fsck.after_repair,
+        Some(crate::store::FsckTotals {
+            objects: 6,
+            records: 5,
+            mailboxes: 2
+        })
+    );
     let boxes = sp.list_mailboxes().await.unwrap();
     assert_eq!(boxes.len(), 2);
     let by_guid = |g: Guid128| boxes.iter().find(|b| b.guid == g).unwrap().name.clone();
@@ -1012,6 +1022,8 @@ pub async fn build_index_from_librmb_objects(c: Ctx) {
         again.problems().map(|f| f.kind).collect::<Vec<_>>(),
         vec![FindingKind::InvalidMetadata]
     );
+    assert_eq!(again.after_repair, None, "a check changes nothing");
+    assert_eq!(again.records_checked, 5);
     // The foreign object is untouched.
     assert_eq!(
         c.backend
