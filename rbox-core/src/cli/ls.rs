@@ -16,7 +16,7 @@ use crate::format::flags::MailFlags;
 use crate::format::guid::Guid128;
 use crate::format::metadata::{MailMetadata, MetadataKey};
 use crate::format::query::{Query, QueryTarget, SortKey};
-use crate::store::{MailInfo, Mailspace};
+use crate::store::{MailInfo, Mailspace, Staleness};
 
 /// Keys an index record answers without reading the object's xattrs.
 const RECORD_KEYS: [MetadataKey; 7] = [
@@ -116,6 +116,8 @@ pub struct Listing {
     pub mails: Vec<Listed>,
     /// Objects that are not valid mails (scan), or records whose object could not be read.
     pub invalid: Vec<(String, String)>,
+    /// Index listings: whether the index looks older than the mail it lists.
+    pub stale: Option<Staleness>,
 }
 
 /// Run a query, sorted (by mailbox name, then `sort`, then object id).
@@ -202,6 +204,7 @@ async fn scan_namespace(sp: &Mailspace, quiet: bool) -> CliResult<Listing> {
         source: Source::Scan,
         mails,
         invalid,
+        stale: None,
     })
 }
 
@@ -253,6 +256,11 @@ async fn from_index(
         }
     }
     pb.finish_and_clear();
+    let listed: Vec<_> = mails
+        .iter()
+        .filter_map(|m| Some((m.meta.mailbox_guid?, m.meta.uid?, m.oid.clone())))
+        .collect();
+    let stale = Some(sp.index_staleness(&listed).await?);
     let mut invalid = Vec::new();
     if query
         .predicates
@@ -293,6 +301,7 @@ async fn from_index(
         source: Source::Index,
         mails,
         invalid,
+        stale,
     })
 }
 
@@ -348,8 +357,28 @@ pub fn render_table(l: &Listing, limit: Option<usize>) -> String {
     out
 }
 
+/// The warning `rbox ls` prints (stderr) when the index looks stale.
+pub fn stale_warning(ns: &str, s: &Staleness) -> Option<String> {
+    if !s.is_stale() {
+        return None;
+    }
+    Some(format!(
+        "rbox: warning: the omap index of namespace {ns:?} is older than its mail: of the {} newest \
+         indexed mails checked, {} changed after the index was last written and {} are gone \
+         (another writer, e.g. Dovecot with upstream's rbox plugin, does not update the index); \
+         `rbox ls --scan` lists the objects as they are, `rbox fsck` shows what differs",
+        s.checked,
+        s.changed.len(),
+        s.missing.len()
+    ))
+}
+
 pub fn to_json(sp: &Mailspace, l: &Listing, limit: Option<usize>) -> Value {
     json!({
+        "index_stale": l.stale.as_ref().map(|s| json!({
+            "stale": s.is_stale(), "checked": s.checked, "changed": s.changed,
+            "missing": s.missing, "newest_object": s.newest_object, "indexed_at": s.indexed_at,
+        })),
         "namespace": sp.namespace(),
         "source": l.source.as_str(),
         "count": l.mails.len(),
@@ -361,6 +390,13 @@ pub fn to_json(sp: &Mailspace, l: &Listing, limit: Option<usize>) -> Value {
 pub async fn ls(sp: &Mailspace, a: &LsArgs, json: bool, quiet: bool) -> CliResult<()> {
     let query = Query::parse(&a.query).map_err(|e| CliError::Usage(e.to_string()))?;
     let l = find(sp, &query, a.sort, a.scan, a.mailbox.as_deref(), quiet).await?;
+    if let Some(w) = l
+        .stale
+        .as_ref()
+        .and_then(|s| stale_warning(sp.namespace(), s))
+    {
+        eprintln!("{w}");
+    }
     if json {
         print_json(&to_json(sp, &l, a.limit))
     } else {
@@ -534,6 +570,42 @@ mod tests {
         )
         .await
         .unwrap()
+    }
+
+    #[tokio::test]
+    async fn index_listing_warns_when_the_index_is_older_than_its_mail() {
+        let backend = Arc::new(MemoryBackend::with_pools(&["mail", "index"]));
+        let store = store(backend.clone(), "MGPORZVBUI");
+        let sp = store.namespace("alice_u").unwrap();
+        let mut req = crate::store::SaveRequest::new("INBOX", BODY);
+        req.create_mailbox = true;
+        let saved = sp.save(req).await.unwrap();
+        let all = Query::parse("-").unwrap();
+        let l = find(&sp, &all, SortKey::Uid, false, None, true)
+            .await
+            .unwrap();
+        let s = l.stale.as_ref().unwrap();
+        assert!(!s.is_stale());
+        assert_eq!(stale_warning("alice_u", s), None);
+        // Dovecot (upstream's plugin) expunges it: the index does not know.
+        backend
+            .remove(&ObjectLocation::new("mail", "alice_u", saved.oid.to_hex()))
+            .await
+            .unwrap();
+        let l = find(&sp, &all, SortKey::Uid, false, None, true)
+            .await
+            .unwrap();
+        let s = l.stale.as_ref().unwrap();
+        let w = stale_warning("alice_u", s).expect("stale");
+        assert!(w.contains("older than its mail"), "{w}");
+        assert!(w.contains("1 are gone"), "{w}");
+        assert!(w.contains("rbox ls --scan"), "{w}");
+        assert_eq!(
+            to_json(&sp, &l, None)["index_stale"]["missing"][0],
+            saved.oid.to_hex()
+        );
+        // A scan has nothing to compare.
+        assert!(scan(&sp).await.stale.is_none());
     }
 
     #[tokio::test]

@@ -21,6 +21,7 @@ mod mirror;
 mod mutate;
 mod read;
 mod save;
+mod stale;
 mod users;
 
 use std::collections::HashMap;
@@ -45,6 +46,7 @@ pub use mirror::{ExternalMirror, MirrorOp};
 pub use mutate::{FlagOp, FlagUpdate};
 pub use read::{Found, Mail, MailInfo, ScannedObject};
 pub use save::{SaveRequest, SavedMail};
+pub use stale::{STALE_SAMPLE_PER_MAILBOX, STALE_SLACK, Staleness};
 
 /// Where and how a [`Store`] works.
 #[derive(Clone, Debug, PartialEq, Eq)]

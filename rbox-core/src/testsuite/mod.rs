@@ -196,6 +196,7 @@ suite!(
     store_cases::fsck_rewrites_garbage_xattrs_from_index,
     store_cases::build_index_from_librmb_objects,
     store_cases::create_mailbox_refused_beside_unindexed_plugin_mail,
+    store_cases::index_staleness_sees_other_writers,
     store_cases::canary_round_trip,
     store_cases::recovery_index_is_appended,
     store_cases::scan_and_query,

@@ -1340,3 +1340,48 @@ pub async fn create_mailbox_refused_beside_unindexed_plugin_mail(c: Ctx) {
     assert_eq!(saved.uid, 4);
     assert_eq!(sp.list_mailboxes().await.unwrap().len(), 1);
 }
+
+/// Issue 19 item 5: the index is found older than the mail it lists after another writer
+/// (upstream's `doveadm force-resync`: `M` and `U` rewritten; an expunge: object removed).
+pub async fn index_staleness_sees_other_writers(c: Ctx) {
+    let store = c.store();
+    let sp = c.space(&store, "u");
+    let mut saved = Vec::new();
+    for i in 0..3 {
+        saved.push(save(&sp, "INBOX", body(i)).await);
+    }
+    let listed: Vec<_> = saved
+        .iter()
+        .map(|s| (s.mailbox, s.uid, s.oid.to_hex()))
+        .collect();
+    let fresh = sp.index_staleness(&listed).await.unwrap();
+    assert!(!fresh.is_stale(), "{fresh:?}");
+    assert_eq!(fresh.checked, 3);
+
+    // force-resync: new M (Dovecot's own INBOX GUID) and a renumbered U, written later
+    // than the index (an hour, so OSD clock differences cannot matter).
+    let later = std::time::SystemTime::now() + Duration::from_secs(3600);
+    let resynced = &saved[0].oid.to_hex();
+    c.backend
+        .write_op(
+            &c.loc(sp.namespace(), resynced),
+            WriteOp::new()
+                .set_xattr("M", text(&Guid128::generate().to_hex()))
+                .set_xattr("U", text("6"))
+                .with_mtime(later),
+        )
+        .await
+        .unwrap();
+    // An expunge by the plugin: the object is gone, the index still lists it.
+    let expunged = saved[1].oid.to_hex();
+    c.backend
+        .remove(&c.loc(sp.namespace(), &expunged))
+        .await
+        .unwrap();
+    let stale = sp.index_staleness(&listed).await.unwrap();
+    assert!(stale.is_stale());
+    assert_eq!(stale.checked, 3);
+    assert_eq!(stale.changed, vec![resynced.clone()]);
+    assert_eq!(stale.missing, vec![expunged]);
+    assert!(stale.newest_object > stale.indexed_at);
+}
