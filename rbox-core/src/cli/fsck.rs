@@ -4,9 +4,10 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::args::FsckArgs;
+use super::args::{FsckArgs, TruthArg};
 use super::error::{CliError, CliResult, exit};
 use super::output::{Table, print, print_json, timer};
+use crate::index::format::Truth;
 use crate::store::{FindingKind, FsckFinding, FsckOptions, FsckReport, Mailspace};
 
 fn finding_json(f: &FsckFinding) -> serde_json::Value {
@@ -19,6 +20,7 @@ fn finding_json(f: &FsckFinding) -> serde_json::Value {
 pub fn report_json(r: &FsckReport) -> serde_json::Value {
     json!({
         "namespace": r.namespace,
+        "truth": r.truth.as_str(),
         "objects_scanned": r.objects_scanned,
         "records_checked": r.records_checked,
         "mailboxes": r.mailboxes,
@@ -88,6 +90,10 @@ pub async fn fsck(sp: &Mailspace, a: &FsckArgs, json: bool, quiet: bool) -> CliR
         grace: a.grace.map(Duration::from_secs),
         // Zero-byte leftovers are the only objects repair removes: only when confirmed.
         remove_leftovers: a.confirm.yes,
+        truth: a.truth.map(|t| match t {
+            TruthArg::Objects => Truth::Objects,
+            TruthArg::Index => Truth::Index,
+        }),
     };
     let pb = timer("fsck", quiet);
     let r = sp.fsck(opts).await;
@@ -161,6 +167,7 @@ mod tests {
             }],
             repair_errors: Vec::new(),
             after_repair: after,
+            truth: Truth::Index,
         }
     }
 

@@ -197,6 +197,8 @@ suite!(
     store_cases::build_index_from_librmb_objects,
     store_cases::create_mailbox_refused_beside_unindexed_plugin_mail,
     store_cases::index_staleness_sees_other_writers,
+    store_cases::fsck_objects_truth_follows_force_resync,
+    store_cases::fsck_index_truth_rewrites_objects,
     store_cases::canary_round_trip,
     store_cases::recovery_index_is_appended,
     store_cases::scan_and_query,

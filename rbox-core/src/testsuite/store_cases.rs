@@ -986,6 +986,11 @@ pub async fn build_index_from_librmb_objects(c: Ctx) {
     assert_eq!(r.mailboxes_created, 2);
     assert_eq!(r.uids_assigned, 2, "one missing U, one duplicate U");
     assert_eq!(r.skipped, 1);
+    assert_eq!(
+        sp.index().truth().await.unwrap(),
+        crate::index::format::Truth::Objects,
+        "librmb wrote it: the objects own the truth"
+    );
     // Counted before the repair the index had nothing; the summary counts again after.
     assert_eq!(r.fsck.records_checked, 0);
     assert_eq!(
@@ -1384,4 +1389,132 @@ pub async fn index_staleness_sees_other_writers(c: Ctx) {
     assert_eq!(stale.changed, vec![resynced.clone()]);
     assert_eq!(stale.missing, vec![expunged]);
     assert!(stale.newest_object > stale.indexed_at);
+}
+
+/// What upstream's `doveadm force-resync` does to mail another writer saved
+/// (rbox-observed §3): `M` becomes Dovecot's own GUID for the mailbox, `U` is renumbered
+/// (here 1–3 → 6–8), UIDVALIDITY unchanged, nothing else touched.
+async fn force_resync(c: &Ctx, sp: &Mailspace, saved: &[crate::store::SavedMail]) -> Guid128 {
+    let dovecot_inbox = Guid128::generate();
+    for (i, s) in saved.iter().enumerate() {
+        c.backend
+            .write_op(
+                &c.loc(sp.namespace(), &s.oid.to_hex()),
+                WriteOp::new()
+                    .assert_exists()
+                    .set_xattr("M", text(&dovecot_inbox.to_hex()))
+                    .set_xattr("U", text(&(6 + i).to_string())),
+            )
+            .await
+            .unwrap();
+    }
+    dovecot_inbox
+}
+
+async fn xattr(c: &Ctx, sp: &Mailspace, oid: &str, k: &str) -> Vec<u8> {
+    c.backend
+        .get_xattrs(&c.loc(sp.namespace(), oid))
+        .await
+        .unwrap()
+        .remove(k)
+        .unwrap_or_default()
+}
+
+/// Issue 19 item 1, objects own the truth (`rbox index` of a librmb namespace, or
+/// `fsck --truth objects`): after a force-resync, fsck re-indexes from `M`/`U` — UIDs
+/// Dovecot assigned are kept, the mailbox takes Dovecot's GUID with its name and
+/// UIDVALIDITY — and never writes the old `M`/`U` back.
+pub async fn fsck_objects_truth_follows_force_resync(c: Ctx) {
+    use crate::index::format::Truth;
+    let store = c.store();
+    let sp = c.space(&store, "u");
+    let mut saved = Vec::new();
+    for i in 0..3 {
+        saved.push(save(&sp, "INBOX", body(i)).await);
+    }
+    assert_eq!(sp.index().truth().await.unwrap(), Truth::Index, "default");
+    let before = sp.mailbox("INBOX").await.unwrap();
+    let dovecot_inbox = force_resync(&c, &sp, &saved).await;
+
+    let opts = FsckOptions {
+        truth: Some(Truth::Objects),
+        ..FsckOptions::check()
+    };
+    let check = sp.fsck(opts.clone()).await.unwrap();
+    assert_eq!(check.truth, Truth::Objects);
+    assert_eq!(check.count(FindingKind::MismatchedEntry), 3, "{check:?}");
+    assert_eq!(check.count(FindingKind::UnindexedMail), 0, "reported once");
+    assert_eq!(
+        sp.index().truth().await.unwrap(),
+        Truth::Index,
+        "a check stores nothing"
+    );
+
+    let repaired = sp
+        .fsck(FsckOptions {
+            repair: true,
+            ..opts
+        })
+        .await
+        .unwrap();
+    assert!(repaired.unrepaired().next().is_none(), "{repaired:?}");
+    assert_eq!(sp.index().truth().await.unwrap(), Truth::Objects, "stored");
+    // The objects are as Dovecot left them.
+    for (i, s) in saved.iter().enumerate() {
+        let oid = s.oid.to_hex();
+        assert_eq!(
+            xattr(&c, &sp, &oid, "M").await,
+            text(&dovecot_inbox.to_hex())
+        );
+        assert_eq!(xattr(&c, &sp, &oid, "U").await, text(&(6 + i).to_string()));
+    }
+    // One INBOX, now with Dovecot's GUID, its UIDVALIDITY, and Dovecot's UIDs.
+    let boxes = sp.list_mailboxes().await.unwrap();
+    assert_eq!(boxes.len(), 1, "{boxes:?}");
+    assert_eq!(boxes[0].name, "INBOX");
+    assert_eq!(boxes[0].guid, dovecot_inbox);
+    assert_eq!(boxes[0].uidvalidity, before.uidvalidity);
+    let mails = sp.list_mails("INBOX", 0, 100).await.unwrap().mails;
+    assert_eq!(
+        mails.iter().map(|(u, r)| (*u, r.oid)).collect::<Vec<_>>(),
+        saved
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (6 + i as u32, s.oid))
+            .collect::<Vec<_>>()
+    );
+    assert!(sp.mailbox("INBOX").await.unwrap().next_uid() >= 9);
+    // A second resync would find nothing to reassign: the next fsck (setting stored) is clean.
+    let again = sp.fsck(FsckOptions::check()).await.unwrap();
+    assert!(again.is_clean(), "{again:?}");
+    // New mail goes on after Dovecot's UIDs (another process: this store's mailbox cache
+    // and UID leases still name the old GUID).
+    let fresh = c.store();
+    let sp2 = c.space(&fresh, "u");
+    let next = save(&sp2, "INBOX", body(9)).await;
+    assert_eq!((next.mailbox, next.uid), (dovecot_inbox, 9));
+}
+
+/// Issue 19 item 1, the index owns the truth (stateless mode, the default): the same
+/// disagreement is repaired by rewriting `M`/`U` from the index.
+pub async fn fsck_index_truth_rewrites_objects(c: Ctx) {
+    use crate::index::format::Truth;
+    let store = c.store();
+    let sp = c.space(&store, "u");
+    let mut saved = Vec::new();
+    for i in 0..3 {
+        saved.push(save(&sp, "INBOX", body(i)).await);
+    }
+    let inbox = saved[0].mailbox;
+    force_resync(&c, &sp, &saved).await;
+    let repaired = sp.fsck(FsckOptions::repair()).await.unwrap();
+    assert_eq!(repaired.truth, Truth::Index);
+    assert_eq!(repaired.count(FindingKind::MismatchedEntry), 3);
+    assert!(repaired.unrepaired().next().is_none(), "{repaired:?}");
+    for s in &saved {
+        let oid = s.oid.to_hex();
+        assert_eq!(xattr(&c, &sp, &oid, "M").await, text(&inbox.to_hex()));
+        assert_eq!(xattr(&c, &sp, &oid, "U").await, text(&s.uid.to_string()));
+    }
+    assert!(sp.fsck(FsckOptions::check()).await.unwrap().is_clean());
 }
