@@ -57,6 +57,16 @@ pub enum StoreError {
     #[error("namespace {0:?} already has an omap index; use fsck --repair to reconcile it")]
     IndexExists(String),
     #[error(
+        "namespace {namespace:?} holds mail written by the rbox plugin (e.g. object {oid}) but has \
+         no omap index: run `rbox index` first; creating mailbox {mailbox:?} now would give it a \
+         second GUID beside the plugin's"
+    )]
+    UnindexedMail {
+        namespace: String,
+        mailbox: String,
+        oid: String,
+    },
+    #[error(
         "index write failed after the body of {oid} was written ({error}); fsck will reconcile it"
     )]
     IndexWriteFailed { oid: String, error: BackendError },

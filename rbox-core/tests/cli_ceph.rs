@@ -10,6 +10,8 @@ use rbox_core::backend::librados::LibradosBackend;
 use rbox_core::backend::{Backend, ObjectLocation, WriteOp};
 use rbox_core::format::cfg::RboxConfig;
 use rbox_core::format::flags::MailFlags;
+use rbox_core::format::guid::{Guid128, MailGuid};
+use rbox_core::format::metadata::{MailMetadata, encode_keywords};
 use rbox_core::rados::Cluster;
 use rbox_core::store::{SaveRequest, Store, StoreConfig};
 use serde_json::{Value, json};
@@ -357,4 +359,157 @@ async fn scenario(cluster: Cluster, mail: String, index: String) {
     );
     assert!(sp.read(&oid).await.is_err());
     assert_eq!(rbox.json(&["-N", ns, "ls"])["count"], 0);
+
+    beside_upstream_plugin(&backend, &rbox, &mail).await;
+}
+
+/// An object as upstream's plugin writes it (rbox-observed §2.2): NUL-terminated decimal
+/// xattrs, keywords in the object's omap.
+async fn plugin_object(
+    backend: &Arc<dyn Backend>,
+    loc: ObjectLocation,
+    mailbox: Guid128,
+    uid: u32,
+    keywords: &[&str],
+) {
+    let body = b"From: sender3 <sender3@peer.test>\nSubject: upstream\n\nbody\n";
+    let m = MailMetadata {
+        mailbox_guid: Some(mailbox),
+        guid: Some(MailGuid::Compact(Guid128::generate())),
+        received: Some(1_704_110_403),
+        physical_size: Some(body.len() as u64),
+        virtual_size: Some(body.len() as u64 + 4),
+        orig_mailbox: Some("INBOX".into()),
+        uid: Some(uid),
+        version: Some("0.1".into()),
+        ..Default::default()
+    };
+    let mut op = WriteOp::new().create(true).write_full(body.to_vec());
+    for (k, v) in m.encode() {
+        op = op.set_xattr(k, v);
+    }
+    let kw: Vec<String> = keywords.iter().map(|k| k.to_string()).collect();
+    if !kw.is_empty() {
+        op = op.omap_set(encode_keywords(&kw));
+    }
+    backend.write_op(&loc, op).await.unwrap();
+}
+
+fn nul(s: &str) -> Vec<u8> {
+    let mut v = s.as_bytes().to_vec();
+    v.push(0);
+    v
+}
+
+/// Issue 19: the tool beside a namespace upstream's plugin wrote (and force-resynced).
+async fn beside_upstream_plugin(backend: &Arc<dyn Backend>, rbox: &Rbox, mail: &str) {
+    let ns = "plugin_u";
+    let loc = |oid: &str| ObjectLocation::new(mail.to_string(), ns, oid);
+    let (inbox, archive) = (Guid128::generate(), Guid128::generate());
+    let oids: Vec<String> = (0..3).map(|_| Guid128::generate().to_hex()).collect();
+    plugin_object(backend, loc(&oids[0]), inbox, 1, &[]).await;
+    plugin_object(backend, loc(&oids[1]), inbox, 2, &[]).await;
+    // A COPY to Archive keeps B=INBOX; keywords in the object's omap.
+    plugin_object(backend, loc(&oids[2]), archive, 1, &["$Label1", "Junk"]).await;
+
+    // save --create-mailbox refuses to make a second INBOX.
+    let file = std::env::temp_dir().join(format!("rbox-i19-{mail}.eml"));
+    std::fs::write(&file, b"Subject: new\n\nx\n").unwrap();
+    let f = file.to_str().unwrap();
+    let refused = rbox.run(&["-N", ns, "save", "--create-mailbox", "-f", f]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        stderr(&refused).contains("run `rbox index` first"),
+        "{}",
+        stderr(&refused)
+    );
+
+    // ls --scan: counted by GUID, keywords from the omap (K configured).
+    assert_eq!(
+        rbox.code(&["cfg", "update", "rbox_mail_attributes=MGPORZVBUIK"]),
+        0
+    );
+    let human = rbox.run(&["-N", ns, "ls", "--scan"]);
+    let out = String::from_utf8_lossy(&human.stdout);
+    assert!(out.contains("3 mails in 2 mailboxes"), "{out}");
+    let scan = rbox.json(&["-N", ns, "ls", "--scan"]);
+    let copy = scan["mails"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["oid"] == oids[2].as_str())
+        .unwrap();
+    assert_eq!(copy["keywords"], json!(["$Label1", "Junk"]));
+
+    // rbox index, then upstream's force-resync (new M, renumbered U) and an expunge.
+    assert_eq!(rbox.code(&["-N", ns, "index"]), 0);
+    let dovecot_inbox = Guid128::generate();
+    for (i, oid) in oids[..2].iter().enumerate() {
+        backend
+            .write_op(
+                &loc(oid),
+                WriteOp::new()
+                    .set_xattr("M", nul(&dovecot_inbox.to_hex()))
+                    .set_xattr("U", nul(&(6 + i).to_string()))
+                    .with_mtime(std::time::SystemTime::now() + Duration::from_secs(3600)),
+            )
+            .await
+            .unwrap();
+    }
+    let stale = rbox.run(&["-N", ns, "ls"]);
+    assert_eq!(stale.status.code(), Some(0));
+    assert!(
+        stderr(&stale).contains("older than its mail"),
+        "{}",
+        stderr(&stale)
+    );
+    assert!(stderr(&stale).contains("2 changed"), "{}", stderr(&stale));
+
+    // (The hour ahead made the objects "young" for fsck: stamp them now.)
+    for (i, oid) in oids[..2].iter().enumerate() {
+        backend
+            .write_op(
+                &loc(oid),
+                WriteOp::new().set_xattr("U", nul(&(6 + i).to_string())),
+            )
+            .await
+            .unwrap();
+    }
+    // fsck --repair follows Dovecot (rbox index set truth=objects) and says so after.
+    let fixed = rbox.run(&["-N", ns, "fsck", "--grace", "0", "--repair"]);
+    let out = String::from_utf8_lossy(&fixed.stdout);
+    assert_eq!(fixed.status.code(), Some(0), "{out}");
+    assert!(
+        out.contains(&format!(
+            "namespace {ns} after repair: 3 objects, 3 index records, 2 mailboxes"
+        )),
+        "{out}"
+    );
+    for (i, oid) in oids[..2].iter().enumerate() {
+        let x = backend.get_xattrs(&loc(oid)).await.unwrap();
+        assert_eq!(x["M"], nul(&dovecot_inbox.to_hex()), "M not written back");
+        assert_eq!(x["U"], nul(&(6 + i).to_string()), "U not written back");
+    }
+    let ls = rbox.json(&["-N", ns, "ls", "--mailbox", "INBOX"]);
+    let uids: Vec<u64> = ls["mails"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["uid"].as_u64().unwrap())
+        .collect();
+    assert_eq!(uids, vec![6, 7], "Dovecot's UIDs kept");
+    assert_eq!(ls["mails"][0]["mailbox"], dovecot_inbox.to_hex().as_str());
+    assert_eq!(rbox.code(&["-N", ns, "fsck", "--grace", "0"]), 0);
+    assert_eq!(
+        rbox.code(&["-N", ns, "save", "-f", f]),
+        0,
+        "indexed: saves work"
+    );
+    let _ = std::fs::remove_file(&file);
+
+    // A missing user mapping names the user as given (user_mapping is on here).
+    let erin = rbox.run(&["-u", "erin", "ls"]);
+    assert_eq!(erin.status.code(), Some(5));
+    assert!(stderr(&erin).contains("\"erin\""), "{}", stderr(&erin));
+    assert!(!stderr(&erin).contains("erin_u"), "{}", stderr(&erin));
 }

@@ -338,8 +338,22 @@ pub struct FsckArgs {
     /// Leave objects younger than this alone [default: 3600].
     #[arg(long, value_name = "SECS")]
     pub grace: Option<u64>,
+    /// Who wins when an object's valid M/U and its index record disagree: `objects` (a
+    /// Dovecot with its own index, e.g. upstream's plugin, moved it: re-index) or `index`
+    /// (stateless mode: rewrite M/U). Default: the namespace's setting; with --repair this
+    /// becomes its setting.
+    #[arg(long, value_enum, value_name = "WHO")]
+    pub truth: Option<TruthArg>,
     #[command(flatten)]
     pub confirm: Confirm,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum TruthArg {
+    /// Valid object xattrs win; the index is brought in line with them.
+    Objects,
+    /// The index wins; object M/U are rewritten from it.
+    Index,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

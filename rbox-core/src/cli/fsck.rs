@@ -4,9 +4,10 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::args::FsckArgs;
+use super::args::{FsckArgs, TruthArg};
 use super::error::{CliError, CliResult, exit};
 use super::output::{Table, print, print_json, timer};
+use crate::index::format::Truth;
 use crate::store::{FindingKind, FsckFinding, FsckOptions, FsckReport, Mailspace};
 
 fn finding_json(f: &FsckFinding) -> serde_json::Value {
@@ -19,6 +20,7 @@ fn finding_json(f: &FsckFinding) -> serde_json::Value {
 pub fn report_json(r: &FsckReport) -> serde_json::Value {
     json!({
         "namespace": r.namespace,
+        "truth": r.truth.as_str(),
         "objects_scanned": r.objects_scanned,
         "records_checked": r.records_checked,
         "mailboxes": r.mailboxes,
@@ -27,6 +29,9 @@ pub fn report_json(r: &FsckReport) -> serde_json::Value {
         "unrepaired": r.unrepaired().count(),
         "findings": r.findings.iter().map(finding_json).collect::<Vec<_>>(),
         "repair_errors": r.repair_errors,
+        "after_repair": r.after_repair.map(|a| json!({
+            "objects": a.objects, "records": a.records, "mailboxes": a.mailboxes,
+        })),
     })
 }
 
@@ -47,12 +52,14 @@ pub fn render(r: &FsckReport) -> String {
     } else {
         t.render()
     };
+    // The namespace as it is now: after a repair, its counts after repairing.
+    let (objects, records, mailboxes, when) = match r.after_repair {
+        Some(a) => (a.objects, a.records, a.mailboxes, " after repair"),
+        None => (r.objects_scanned, r.records_checked, r.mailboxes, ""),
+    };
     s.push_str(&format!(
-        "namespace {}: {} objects, {} index records, {} mailboxes; {} problems, {} repaired, {} left\n",
+        "namespace {}{when}: {objects} objects, {records} index records, {mailboxes} mailboxes; {} problems, {} repaired, {} left\n",
         r.namespace,
-        r.objects_scanned,
-        r.records_checked,
-        r.mailboxes,
         r.problems().count(),
         r.repaired(),
         r.unrepaired().count(),
@@ -83,6 +90,10 @@ pub async fn fsck(sp: &Mailspace, a: &FsckArgs, json: bool, quiet: bool) -> CliR
         grace: a.grace.map(Duration::from_secs),
         // Zero-byte leftovers are the only objects repair removes: only when confirmed.
         remove_leftovers: a.confirm.yes,
+        truth: a.truth.map(|t| match t {
+            TruthArg::Objects => Truth::Objects,
+            TruthArg::Index => Truth::Index,
+        }),
     };
     let pb = timer("fsck", quiet);
     let r = sp.fsck(opts).await;
@@ -133,4 +144,53 @@ pub async fn index(sp: &Mailspace, json: bool, quiet: bool) -> CliResult<u8> {
         ))?;
     }
     Ok(code(&r.fsck))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::FsckTotals;
+
+    fn report(after: Option<FsckTotals>) -> FsckReport {
+        FsckReport {
+            namespace: "alice_u".into(),
+            objects_scanned: 3,
+            records_checked: 0,
+            mailboxes: 0,
+            findings: vec![FsckFinding {
+                kind: FindingKind::UnindexedMail,
+                oid: Some("4463a01079ba046b8622000083ecc375".into()),
+                mailbox: None,
+                uid: Some(3),
+                detail: "no index entry".into(),
+                action: after.map(|_| "indexed".into()),
+            }],
+            repair_errors: Vec::new(),
+            after_repair: after,
+            truth: Truth::Index,
+        }
+    }
+
+    #[test]
+    fn summary_shows_the_namespace_after_the_repair() {
+        let after = FsckTotals {
+            objects: 3,
+            records: 3,
+            mailboxes: 1,
+        };
+        let s = render(&report(Some(after)));
+        assert!(
+            s.contains("namespace alice_u after repair: 3 objects, 3 index records, 1 mailboxes; 1 problems, 1 repaired, 0 left"),
+            "{s}"
+        );
+        assert_eq!(
+            report_json(&report(Some(after)))["after_repair"]["records"],
+            3
+        );
+        let s = render(&report(None));
+        assert!(
+            s.contains("namespace alice_u: 3 objects, 0 index records, 0 mailboxes; 1 problems, 0 repaired, 1 left"),
+            "{s}"
+        );
+    }
 }

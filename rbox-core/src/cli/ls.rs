@@ -16,7 +16,7 @@ use crate::format::flags::MailFlags;
 use crate::format::guid::Guid128;
 use crate::format::metadata::{MailMetadata, MetadataKey};
 use crate::format::query::{Query, QueryTarget, SortKey};
-use crate::store::{MailInfo, Mailspace};
+use crate::store::{MailInfo, Mailspace, Staleness};
 
 /// Keys an index record answers without reading the object's xattrs.
 const RECORD_KEYS: [MetadataKey; 7] = [
@@ -116,6 +116,8 @@ pub struct Listing {
     pub mails: Vec<Listed>,
     /// Objects that are not valid mails (scan), or records whose object could not be read.
     pub invalid: Vec<(String, String)>,
+    /// Index listings: whether the index looks older than the mail it lists.
+    pub stale: Option<Staleness>,
 }
 
 /// Run a query, sorted (by mailbox name, then `sort`, then object id).
@@ -140,9 +142,12 @@ pub async fn find(
         from_index(sp, query, mailbox, quiet).await?
     };
     l.mails.retain(|m| query.matches(m.target()));
+    // Grouped by mailbox: its name, then its GUID (a scan only knows `B`, the name at save
+    // time, which mails of different mailboxes may share).
     l.mails.sort_by(|a, b| {
         a.mailbox_name
             .cmp(&b.mailbox_name)
+            .then_with(|| a.meta.mailbox_guid.cmp(&b.meta.mailbox_guid))
             .then_with(|| sort.value(a.target()).cmp(&sort.value(b.target())))
             .then_with(|| a.oid.cmp(&b.oid))
     });
@@ -157,7 +162,16 @@ async fn scan_namespace(sp: &Mailspace, quiet: bool) -> CliResult<Listing> {
         .map(|oid| {
             let pb = &pb;
             async move {
-                let r = sp.mail_info(&oid).await;
+                let r = match sp.mail_info(&oid).await {
+                    // Keywords the plugin keeps in the object's omap, as `rbox index` reads them.
+                    Ok(mut i) if i.size > 0 && i.metadata.mailbox_guid.is_some() => {
+                        sp.stored_keywords(&i).await.map(|k| {
+                            i.ima_keywords = k;
+                            i
+                        })
+                    }
+                    r => r,
+                };
                 pb.inc(1);
                 (oid, r)
             }
@@ -190,6 +204,7 @@ async fn scan_namespace(sp: &Mailspace, quiet: bool) -> CliResult<Listing> {
         source: Source::Scan,
         mails,
         invalid,
+        stale: None,
     })
 }
 
@@ -241,6 +256,11 @@ async fn from_index(
         }
     }
     pb.finish_and_clear();
+    let listed: Vec<_> = mails
+        .iter()
+        .filter_map(|m| Some((m.meta.mailbox_guid?, m.meta.uid?, m.oid.clone())))
+        .collect();
+    let stale = Some(sp.index_staleness(&listed).await?);
     let mut invalid = Vec::new();
     if query
         .predicates
@@ -281,6 +301,7 @@ async fn from_index(
         source: Source::Index,
         mails,
         invalid,
+        stale,
     })
 }
 
@@ -294,8 +315,13 @@ pub fn render_table(l: &Listing, limit: Option<usize>) -> String {
     ]);
     let shown = l.mails.iter().take(limit.unwrap_or(usize::MAX));
     for m in shown {
+        let name = m.mailbox_name.clone().unwrap_or_else(|| "?".into());
         t.row(vec![
-            m.mailbox_name.clone().unwrap_or_else(|| "?".into()),
+            match (l.source, m.meta.mailbox_guid) {
+                // `B` alone does not tell mailboxes apart: add the GUID's first 8 digits.
+                (Source::Scan, Some(g)) => format!("{name} ({})", &g.to_hex()[..8]),
+                _ => name,
+            },
             m.meta.uid.map(|u| u.to_string()).unwrap_or_default(),
             m.oid.clone(),
             m.meta.received.map(format_date).unwrap_or_default(),
@@ -310,8 +336,9 @@ pub fn render_table(l: &Listing, limit: Option<usize>) -> String {
         ]);
     }
     let mut out = t.render();
+    // Counted by GUID (`M`), as rmb does, not by name.
     let mailboxes: std::collections::BTreeSet<_> =
-        l.mails.iter().map(|m| &m.mailbox_name).collect();
+        l.mails.iter().map(|m| m.meta.mailbox_guid).collect();
     let bytes: u64 = l
         .mails
         .iter()
@@ -330,8 +357,28 @@ pub fn render_table(l: &Listing, limit: Option<usize>) -> String {
     out
 }
 
+/// The warning `rbox ls` prints (stderr) when the index looks stale.
+pub fn stale_warning(ns: &str, s: &Staleness) -> Option<String> {
+    if !s.is_stale() {
+        return None;
+    }
+    Some(format!(
+        "rbox: warning: the omap index of namespace {ns:?} is older than its mail: of the {} newest \
+         indexed mails checked, {} changed after the index was last written and {} are gone \
+         (another writer, e.g. Dovecot with upstream's rbox plugin, does not update the index); \
+         `rbox ls --scan` lists the objects as they are, `rbox fsck` shows what differs",
+        s.checked,
+        s.changed.len(),
+        s.missing.len()
+    ))
+}
+
 pub fn to_json(sp: &Mailspace, l: &Listing, limit: Option<usize>) -> Value {
     json!({
+        "index_stale": l.stale.as_ref().map(|s| json!({
+            "stale": s.is_stale(), "checked": s.checked, "changed": s.changed,
+            "missing": s.missing, "newest_object": s.newest_object, "indexed_at": s.indexed_at,
+        })),
         "namespace": sp.namespace(),
         "source": l.source.as_str(),
         "count": l.mails.len(),
@@ -343,6 +390,13 @@ pub fn to_json(sp: &Mailspace, l: &Listing, limit: Option<usize>) -> Value {
 pub async fn ls(sp: &Mailspace, a: &LsArgs, json: bool, quiet: bool) -> CliResult<()> {
     let query = Query::parse(&a.query).map_err(|e| CliError::Usage(e.to_string()))?;
     let l = find(sp, &query, a.sort, a.scan, a.mailbox.as_deref(), quiet).await?;
+    if let Some(w) = l
+        .stale
+        .as_ref()
+        .and_then(|s| stale_warning(sp.namespace(), s))
+    {
+        eprintln!("{w}");
+    }
     if json {
         print_json(&to_json(sp, &l, a.limit))
     } else {
@@ -424,5 +478,206 @@ pub async fn get(sp: &Mailspace, a: &GetArgs, json: bool, quiet: bool) -> CliRes
             out.display()
         ));
         print(&s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::backend::memory::MemoryBackend;
+    use crate::backend::{Backend, ObjectLocation, WriteOp};
+    use crate::format::cfg::RboxConfig;
+    use crate::format::guid::MailGuid;
+    use crate::format::metadata::encode_keywords;
+    use crate::store::{Store, StoreConfig};
+
+    const BODY: &[u8] = b"From: sender3 <sender3@peer.test>\nTo: alice\nSubject: rbox ground truth 3 (imap append)\n\nMessage three.\n";
+
+    fn store(backend: Arc<MemoryBackend>, attrs: &str) -> Store {
+        let cfg = RboxConfig::default()
+            .apply_updates(&[&format!("rbox_mail_attributes={attrs}")])
+            .unwrap();
+        Store::with_cfg(backend, StoreConfig::new("mail", "index"), cfg)
+    }
+
+    /// An object as upstream's plugin writes it (rbox-observed §2.2): NUL-terminated
+    /// decimal xattrs `B G I M R U V Z`, keywords (if any) in the object's omap.
+    async fn plugin_object(
+        b: &MemoryBackend,
+        ns: &str,
+        mailbox: Guid128,
+        b_name: &str,
+        uid: u32,
+        keywords: &[&str],
+    ) -> String {
+        let oid = Guid128::generate().to_hex();
+        let m = MailMetadata {
+            mailbox_guid: Some(mailbox),
+            guid: Some(MailGuid::Compact(Guid128::generate())),
+            received: Some(1_704_110_403),
+            physical_size: Some(BODY.len() as u64),
+            virtual_size: Some(BODY.len() as u64 + 5),
+            orig_mailbox: Some(b_name.into()),
+            uid: Some(uid),
+            version: Some("0.1".into()),
+            ..Default::default()
+        };
+        let mut op = WriteOp::new().create(true).write_full(BODY.to_vec());
+        for (k, v) in m.encode() {
+            op = op.set_xattr(k, v);
+        }
+        if !keywords.is_empty() {
+            let kw: Vec<String> = keywords.iter().map(|k| k.to_string()).collect();
+            op = op.omap_set(encode_keywords(&kw));
+        }
+        b.write_op(&ObjectLocation::new("mail", ns, &oid), op)
+            .await
+            .unwrap();
+        oid
+    }
+
+    /// Issue 19 items 3 and 4: INBOX with two mails and Archive with a copy (which keeps
+    /// `B=INBOX`, as upstream's COPY does) and keywords in its omap.
+    async fn upstream_layout(attrs: &str) -> (Store, Mailspace, Guid128, Guid128, String) {
+        let backend = Arc::new(MemoryBackend::with_pools(&["mail", "index"]));
+        let store = store(backend.clone(), attrs);
+        let sp = store.namespace("alice_u").unwrap();
+        let (inbox, archive) = (Guid128::generate(), Guid128::generate());
+        plugin_object(&backend, "alice_u", inbox, "INBOX", 1, &[]).await;
+        plugin_object(&backend, "alice_u", inbox, "INBOX", 2, &[]).await;
+        let copy = plugin_object(
+            &backend,
+            "alice_u",
+            archive,
+            "INBOX",
+            1,
+            &["$Label1", "Junk"],
+        )
+        .await;
+        (store, sp, inbox, archive, copy)
+    }
+
+    async fn scan(sp: &Mailspace) -> Listing {
+        find(
+            sp,
+            &Query::parse("-").unwrap(),
+            SortKey::Uid,
+            true,
+            None,
+            true,
+        )
+        .await
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn index_listing_warns_when_the_index_is_older_than_its_mail() {
+        let backend = Arc::new(MemoryBackend::with_pools(&["mail", "index"]));
+        let store = store(backend.clone(), "MGPORZVBUI");
+        let sp = store.namespace("alice_u").unwrap();
+        let mut req = crate::store::SaveRequest::new("INBOX", BODY);
+        req.create_mailbox = true;
+        let saved = sp.save(req).await.unwrap();
+        let all = Query::parse("-").unwrap();
+        let l = find(&sp, &all, SortKey::Uid, false, None, true)
+            .await
+            .unwrap();
+        let s = l.stale.as_ref().unwrap();
+        assert!(!s.is_stale());
+        assert_eq!(stale_warning("alice_u", s), None);
+        // Dovecot (upstream's plugin) expunges it: the index does not know.
+        backend
+            .remove(&ObjectLocation::new("mail", "alice_u", saved.oid.to_hex()))
+            .await
+            .unwrap();
+        let l = find(&sp, &all, SortKey::Uid, false, None, true)
+            .await
+            .unwrap();
+        let s = l.stale.as_ref().unwrap();
+        let w = stale_warning("alice_u", s).expect("stale");
+        assert!(w.contains("older than its mail"), "{w}");
+        assert!(w.contains("1 are gone"), "{w}");
+        assert!(w.contains("rbox ls --scan"), "{w}");
+        assert_eq!(
+            to_json(&sp, &l, None)["index_stale"]["missing"][0],
+            saved.oid.to_hex()
+        );
+        // A scan has nothing to compare.
+        assert!(scan(&sp).await.stale.is_none());
+    }
+
+    #[tokio::test]
+    async fn scan_counts_mailboxes_by_guid_not_by_saved_name() {
+        let (_store, sp, inbox, archive, copy) = upstream_layout("MGPORZVBUI").await;
+        let l = scan(&sp).await;
+        assert_eq!(l.mails.len(), 3);
+        let out = render_table(&l, None);
+        assert!(out.contains("3 mails in 2 mailboxes"), "{out}");
+        // The rows of one mailbox are together, and each shows which GUID it is.
+        let tags: Vec<String> = l
+            .mails
+            .iter()
+            .map(|m| m.meta.mailbox_guid.unwrap().to_hex())
+            .collect();
+        let mut grouped = tags.clone();
+        grouped.dedup();
+        assert_eq!(grouped.len(), 2, "grouped by M: {tags:?}");
+        for g in [inbox, archive] {
+            assert!(
+                out.contains(&format!("INBOX ({})", &g.to_hex()[..8])),
+                "{out}"
+            );
+        }
+        let row = out.lines().find(|r| r.contains(&copy)).unwrap();
+        assert!(row.contains(&archive.to_hex()[..8]), "{row}");
+        // JSON keeps B as the name and M as the mailbox.
+        let j = to_json(&sp, &l, None);
+        let m = j["mails"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["oid"] == copy.as_str())
+            .unwrap();
+        assert_eq!(m["mailbox"], archive.to_hex().as_str());
+        assert_eq!(m["mailbox_name"], "INBOX");
+    }
+
+    #[tokio::test]
+    async fn scan_shows_keywords_from_the_object_omap_like_the_index() {
+        let (_store, sp, _inbox, _archive, copy) = upstream_layout("MGPORZVBUIK").await;
+        let l = scan(&sp).await;
+        let m = l.mails.iter().find(|m| m.oid == copy).unwrap();
+        assert_eq!(m.keywords, vec!["$Label1", "Junk"]);
+        let out = render_table(&l, None);
+        let row = out.lines().find(|r| r.contains(&copy)).unwrap();
+        assert!(row.contains("$Label1 Junk"), "{row}");
+        // The same keywords `rbox index` puts in the index.
+        sp.build_index().await.unwrap();
+        let idx = find(
+            &sp,
+            &Query::parse("-").unwrap(),
+            SortKey::Uid,
+            false,
+            None,
+            true,
+        )
+        .await
+        .unwrap();
+        assert_eq!(idx.source, Source::Index);
+        let r = idx.mails.iter().find(|m| m.oid == copy).unwrap();
+        assert_eq!(r.keywords, m.keywords);
+        // Without K in rbox_mail_attributes the omap is not read (as rbox index).
+        let (_s, sp2, _, _, copy2) = upstream_layout("MGPORZVBUI").await;
+        let l2 = scan(&sp2).await;
+        assert!(
+            l2.mails
+                .iter()
+                .find(|m| m.oid == copy2)
+                .unwrap()
+                .keywords
+                .is_empty()
+        );
     }
 }

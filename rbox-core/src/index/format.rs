@@ -28,6 +28,38 @@ pub const SHARD_SPAN: u32 = 100_000;
 pub const KEY_FORMAT: &str = "format";
 pub const KEY_UIDVALIDITY: &str = "uidvalidity";
 pub const KEY_HEADER: &str = "hdr";
+/// Key in `rbox.index`: who owns the truth when objects and index disagree (`objects` or
+/// `index`; absent means `index`). See `docs/rbox-index-format.md` §3.
+pub const KEY_TRUTH: &str = "truth";
+
+/// Who wins when a mail object's valid `M`/`U` and its index record disagree.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Truth {
+    /// The index (stateless mode: rbox-core is the only writer of `M`/`U`); fsck rewrites
+    /// the object's `M`/`U` from the record.
+    #[default]
+    Index,
+    /// The objects (a Dovecot whose own index is authoritative — upstream's plugin — moves
+    /// and renumbers mail by rewriting `M`/`U`); fsck re-indexes from them.
+    Objects,
+}
+
+impl Truth {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Truth::Index => "index",
+            Truth::Objects => "objects",
+        }
+    }
+
+    pub fn parse(s: &[u8]) -> Option<Self> {
+        match s {
+            b"index" => Some(Truth::Index),
+            b"objects" => Some(Truth::Objects),
+            _ => None,
+        }
+    }
+}
 pub const PREFIX_MAILBOX: &str = "mb.";
 pub const PREFIX_NAME: &str = "name.";
 pub const PREFIX_MAIL: &str = "u.";

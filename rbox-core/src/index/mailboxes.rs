@@ -49,6 +49,39 @@ impl Index {
         Ok(())
     }
 
+    /// Who owns the truth in this namespace (`truth` key; absent or no index: the index).
+    pub async fn truth(&self) -> Result<format::Truth> {
+        let keys = [format::KEY_TRUTH.to_string()];
+        let vals = found(
+            self.backend
+                .omap_get_vals_by_keys(&self.list_loc(), &keys)
+                .await,
+        )?
+        .unwrap_or_default();
+        match vals.get(format::KEY_TRUTH) {
+            None => Ok(format::Truth::Index),
+            Some(v) => format::Truth::parse(v).ok_or_else(|| {
+                StoreError::index_format(
+                    format::LIST_OBJECT,
+                    format::KEY_TRUTH,
+                    format::IndexFormatError::Invalid {
+                        what: "truth",
+                        reason: "neither `objects` nor `index`".into(),
+                    },
+                )
+            }),
+        }
+    }
+
+    /// Store who owns the truth (creates the list object if needed).
+    pub async fn set_truth(&self, truth: format::Truth) -> Result<()> {
+        let op = WriteOp::new()
+            .create(false)
+            .omap_set([(format::KEY_TRUTH, truth.as_str().as_bytes().to_vec())]);
+        self.backend.write_op(&self.list_loc(), op).await?;
+        Ok(())
+    }
+
     /// Does this namespace have an index at all?
     pub async fn exists(&self) -> Result<bool> {
         Ok(found(self.backend.stat(&self.list_loc()).await)?.is_some())
@@ -157,6 +190,17 @@ impl Index {
     /// Its UIDVALIDITY is the current time, or one more than the last one issued in this
     /// namespace if that is not larger, so a re-created name never reuses one.
     pub async fn create_mailbox(&self, name: &str, guid: Option<Guid128>) -> Result<ListedMailbox> {
+        self.create_mailbox_with(name, guid, None).await
+    }
+
+    /// [`Self::create_mailbox`], keeping a given UIDVALIDITY (fsck re-indexing a mailbox
+    /// whose GUID another writer changed while its UIDs stayed valid).
+    pub async fn create_mailbox_with(
+        &self,
+        name: &str,
+        guid: Option<Guid128>,
+        keep_uidvalidity: Option<u32>,
+    ) -> Result<ListedMailbox> {
         format::validate_mailbox_name(name).map_err(|e| StoreError::Invalid(e.to_string()))?;
         let loc = self.list_loc();
         let name_key = format::name_key(name);
@@ -189,7 +233,13 @@ impl Index {
                 })?
             };
             let now = now_secs();
-            let uv = (now.max(0) as u64).max(old_uv + 1);
+            let (uv, counter) = match keep_uidvalidity {
+                Some(k) => (u64::from(k), old_uv.max(u64::from(k))),
+                None => {
+                    let uv = (now.max(0) as u64).max(old_uv + 1);
+                    (uv, uv)
+                }
+            };
             let uv = u32::try_from(uv).map_err(|_| {
                 StoreError::Invalid("UIDVALIDITY space of this namespace is exhausted".into())
             })?;
@@ -210,10 +260,7 @@ impl Index {
                         KEY_FORMAT.to_string(),
                         format::encode_counter(u64::from(FORMAT_VERSION)),
                     ),
-                    (
-                        KEY_UIDVALIDITY.to_string(),
-                        format::encode_counter(u64::from(uv)),
-                    ),
+                    (KEY_UIDVALIDITY.to_string(), format::encode_counter(counter)),
                     (mb_key.clone(), raw.clone()),
                     (name_key.clone(), guid.to_hex().into_bytes()),
                 ]);

@@ -15,7 +15,7 @@ use std::time::{Duration, SystemTime};
 use futures::StreamExt;
 
 use super::Mailspace;
-use super::body::{read_object_keywords, unix_secs};
+use super::body::unix_secs;
 use super::fsck_xattrs::{Indexed, describe, rebuildable};
 use super::read::MailInfo;
 use crate::backend::{BackendError, NamespaceFilter, WriteOp};
@@ -24,7 +24,7 @@ use crate::format::flags::{FlagsByte, MailFlags};
 use crate::format::guid::{Guid128, MailGuid};
 use crate::format::metadata::{MetadataKey, encode_text};
 use crate::index::format::{
-    self, KEY_HEADER, MailboxState, parse_mail_key, parse_shard_object, shard_of,
+    self, KEY_HEADER, MailboxState, Truth, parse_mail_key, parse_shard_object, shard_of,
 };
 use crate::index::mailboxes::ListedMailbox;
 use crate::index::{MailRecord, MailboxHeader, MailboxRecord};
@@ -89,6 +89,19 @@ pub struct FsckReport {
     pub findings: Vec<FsckFinding>,
     /// Repairs that failed (the finding stays unrepaired).
     pub repair_errors: Vec<String>,
+    /// The namespace counted again after a repair that changed something (`None`
+    /// otherwise: the counts above, taken before repairing, still hold).
+    pub after_repair: Option<FsckTotals>,
+    /// Who owned the truth in this run (objects' `M`/`U` or the index records).
+    pub truth: Truth,
+}
+
+/// Objects, index records and mailboxes of a namespace.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FsckTotals {
+    pub objects: u64,
+    pub records: u64,
+    pub mailboxes: u64,
 }
 
 impl FsckReport {
@@ -127,6 +140,9 @@ pub struct FsckOptions {
     pub grace: Option<Duration>,
     /// Remove zero-byte leftovers when repairing (off for `index`, which never deletes).
     pub remove_leftovers: bool,
+    /// Who owns the truth for this run, overriding the namespace's `truth` setting; with
+    /// `repair` it is also stored as the setting.
+    pub truth: Option<Truth>,
 }
 
 impl FsckOptions {
@@ -135,6 +151,7 @@ impl FsckOptions {
             repair: false,
             grace: None,
             remove_leftovers: true,
+            truth: None,
         }
     }
     pub fn repair() -> Self {
@@ -168,6 +185,7 @@ struct Rec {
 
 struct Run {
     opts: FsckOptions,
+    truth: Truth,
     grace: Duration,
     now: SystemTime,
     report: FsckReport,
@@ -216,21 +234,70 @@ impl Run {
     }
 }
 
+/// Valid metadata a record can be rebuilt from: decodes, has every key the index needs, a
+/// usable `U`, and a GUID object id.
+fn object_is_indexable(info: &MailInfo) -> bool {
+    info.errors.is_empty()
+        && !info.is_zero_byte()
+        && info.metadata.missing_for_index().is_empty()
+        && info
+            .metadata
+            .uid
+            .is_some_and(|u| (1..u32::MAX).contains(&u))
+        && Guid128::parse_hex(&info.oid).is_ok()
+}
+
 impl Mailspace {
     /// Check (and with `opts.repair`, fix) this namespace. See the module docs.
     pub async fn fsck(&self, opts: FsckOptions) -> Result<FsckReport> {
         let grace = opts.grace.unwrap_or(self.inner.config.fsck_grace);
+        let truth = match opts.truth {
+            Some(t) => t,
+            None => self.index.truth().await?,
+        };
+        let store_truth = opts.repair && opts.truth.is_some();
         let mut run = Run {
             opts,
+            truth,
             grace,
             now: SystemTime::now(),
             report: FsckReport {
                 namespace: self.ns.clone(),
+                truth,
                 ..Default::default()
             },
         };
         self.fsck_run(&mut run).await?;
+        if store_truth && self.index.exists().await? && self.index.truth().await? != truth {
+            self.index.set_truth(truth).await?;
+        }
+        if run.opts.repair && run.report.repaired() > 0 {
+            run.report.after_repair = Some(self.totals().await?);
+        }
         Ok(run.report)
+    }
+
+    /// Count objects, index records and mailboxes (what fsck's summary shows).
+    async fn totals(&self) -> Result<FsckTotals> {
+        let objects = self.list_object_ids().await?.len() as u64;
+        let boxes = self.index.list_mailboxes().await?;
+        let mut records = 0;
+        for b in &boxes {
+            let mut after = 0;
+            loop {
+                let page = self.index.list_records(&b.guid, after, 1000).await?;
+                records += page.records.len() as u64;
+                match page.next_after {
+                    Some(a) => after = a,
+                    None => break,
+                }
+            }
+        }
+        Ok(FsckTotals {
+            objects,
+            records,
+            mailboxes: boxes.len() as u64,
+        })
     }
 
     /// Build the omap index of a namespace written by librmb only (migration). Refuses a
@@ -248,8 +315,14 @@ impl Mailspace {
                 repair: true,
                 grace: Some(Duration::ZERO),
                 remove_leftovers: false,
+                // librmb wrote this namespace: its Dovecot keeps the truth in the objects.
+                truth: Some(Truth::Objects),
             })
             .await?;
+        if !self.index.exists().await? {
+            // Nothing was indexed (no valid mail): still record whose namespace it is.
+            self.index.set_truth(Truth::Objects).await?;
+        }
         let mailboxes_created = report
             .findings
             .iter()
@@ -542,6 +615,9 @@ impl Mailspace {
         }
         let mut referenced: BTreeSet<String> = BTreeSet::new();
         let mut claimed: BTreeSet<(Guid128, u32)> = BTreeSet::new();
+        // Objects whose valid M/U won over their record (truth = objects): object id →
+        // the mailbox the dropped record was in.
+        let mut moved: BTreeMap<String, Guid128> = BTreeMap::new();
         let mut behind: BTreeMap<Guid128, u32> = BTreeMap::new();
         for (i, r) in records.iter().enumerate() {
             if dropped[i] {
@@ -601,8 +677,6 @@ impl Mailspace {
                     }
                 }
                 Some(info) => {
-                    referenced.insert(oid.clone());
-                    claimed.insert((r.mailbox, r.uid));
                     let m = &info.metadata;
                     let ix = Indexed {
                         mailbox: r.mailbox,
@@ -612,6 +686,55 @@ impl Mailspace {
                     };
                     let (fixable, stuck): (Vec<_>, Vec<_>) =
                         info.errors.iter().partition(|e| rebuildable(e, ix));
+                    let mismatch = fixable.is_empty()
+                        && (m.mailbox_guid != Some(r.mailbox) || m.uid != Some(r.uid));
+                    if mismatch && run.truth == Truth::Objects && object_is_indexable(info) {
+                        if run.young(info) {
+                            // Dovecot may still be moving it: neither side is touched.
+                            run.find(
+                                FindingKind::TooYoung,
+                                Some(&oid),
+                                m.mailbox_guid,
+                                m.uid,
+                                "younger than the grace period and not where the index says; not examined",
+                            );
+                            referenced.insert(oid.clone());
+                            continue;
+                        }
+                        // Another writer (Dovecot) moved or renumbered the mail validly:
+                        // the record goes, the object is indexed at its own M/U below.
+                        let f = run.find(
+                            FindingKind::MismatchedEntry,
+                            Some(&oid),
+                            Some(r.mailbox),
+                            Some(r.uid),
+                            format!(
+                                "object says M={} U={}; the objects own the truth: re-index from them",
+                                m.mailbox_guid.map(|g| g.to_hex()).unwrap_or_default(),
+                                m.uid.map(|u| u.to_string()).unwrap_or_default()
+                            ),
+                        );
+                        let dropped = if run.opts.repair {
+                            let res = self.drop_record(r, &headers).await;
+                            let ok = res.is_ok();
+                            run.outcome(
+                                f,
+                                res.map(|a| format!("{a}; the object is re-indexed at its M/U")),
+                            );
+                            ok
+                        } else {
+                            false
+                        };
+                        if dropped {
+                            moved.insert(oid.clone(), r.mailbox);
+                        } else {
+                            // Reported once, here, not again as unindexed.
+                            referenced.insert(oid.clone());
+                        }
+                        continue;
+                    }
+                    referenced.insert(oid.clone());
+                    claimed.insert((r.mailbox, r.uid));
                     if !fixable.is_empty() {
                         // Garbage the index can rebuild (M/U included when they point
                         // elsewhere); the body stays as it is.
@@ -639,9 +762,7 @@ impl Mailspace {
                             ),
                         );
                     }
-                    if fixable.is_empty()
-                        && (m.mailbox_guid != Some(r.mailbox) || m.uid != Some(r.uid))
-                    {
+                    if mismatch {
                         let f = run.find(
                             FindingKind::MismatchedEntry,
                             Some(&oid),
@@ -783,6 +904,26 @@ impl Mailspace {
             else {
                 continue;
             };
+            if run.opts.repair
+                && !mailboxes.contains_key(&mb)
+                && let Some(old) = moved.get(&info.oid).copied()
+                && mailboxes.contains_key(&old)
+                && !claimed.iter().any(|(g, _)| *g == old)
+            {
+                // Dovecot gave the mailbox its own GUID (force-resync): the emptied
+                // mailbox of the index becomes that GUID, same name and UIDVALIDITY.
+                let f = run.find(
+                    FindingKind::MismatchedEntry,
+                    None,
+                    Some(old),
+                    None,
+                    format!("every mail of this mailbox now says M={mb}"),
+                );
+                let res = self
+                    .take_over_mailbox(old, mb, &mut mailboxes, &mut headers)
+                    .await;
+                run.outcome(f, res);
+            }
             let wanted = info.metadata.uid.filter(|u| (1..u32::MAX).contains(u));
             let clash = wanted.is_some_and(|u| claimed.contains(&(mb, u)));
             let kind = if clash {
@@ -924,6 +1065,39 @@ impl Mailspace {
         }
     }
 
+    /// Replace mailbox `old` (no records left) by one with GUID `new`, keeping its name and
+    /// UIDVALIDITY; `old`'s index objects are removed.
+    async fn take_over_mailbox(
+        &self,
+        old: Guid128,
+        new: Guid128,
+        mailboxes: &mut BTreeMap<Guid128, ListedMailbox>,
+        headers: &mut HashMap<Guid128, MailboxHeader>,
+    ) -> Result<String> {
+        let Some(prev) = mailboxes.get(&old).cloned() else {
+            return Err(StoreError::MailboxNotFound(old.to_hex()));
+        };
+        let last_shard = headers.get(&old).map(|h| h.last_shard()).unwrap_or(0);
+        self.index.remove_mailbox_entry(&old).await?;
+        for k in 0..=last_shard {
+            match self.backend().remove(&self.index.shard_loc(&old, k)).await {
+                Ok(()) | Err(BackendError::NotFound(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        mailboxes.remove(&old);
+        headers.remove(&old);
+        let m = self
+            .index
+            .create_mailbox_with(&prev.record.name, Some(new), Some(prev.record.uidvalidity))
+            .await?;
+        mailboxes.insert(new, m);
+        Ok(format!(
+            "mailbox {:?} now has GUID {new} (UIDVALIDITY {} kept)",
+            prev.record.name, prev.record.uidvalidity
+        ))
+    }
+
     async fn raise_next_uid(
         &self,
         guid: &Guid128,
@@ -1014,19 +1188,7 @@ impl Mailspace {
             }
         };
         let m = &info.metadata;
-        let keywords = if !info.ima_keywords.is_empty() {
-            info.ima_keywords.clone()
-        } else if self.cfg().is_mail_attribute(MetadataKey::Keywords) {
-            read_object_keywords(self.backend(), &self.mail_loc(&info.oid))
-                .await?
-                .unwrap_or_default()
-        } else {
-            Vec::new()
-        };
-        let keywords = keywords
-            .into_iter()
-            .filter(|k| format::validate_keyword(k).is_ok())
-            .collect();
+        let keywords = self.stored_keywords(info).await?;
         let record = MailRecord {
             oid,
             guid: m

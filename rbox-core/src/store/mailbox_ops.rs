@@ -47,10 +47,50 @@ pub struct MailPage {
 
 impl Mailspace {
     /// Create a mailbox.
+    ///
+    /// Refused ([`StoreError::UnindexedMail`]) in a namespace that has no omap index yet
+    /// but holds mail the plugin wrote: the plugin's mailboxes have GUIDs (`M`) the index
+    /// must adopt first (`build_index`), or the user would get a second INBOX.
     pub async fn create_mailbox(&self, name: &str) -> Result<MailboxStatus> {
-        let m = self.index.create_mailbox(name, None).await?;
+        let m = self.create_mailbox_entry(name).await?;
         let h = self.index.header(&m.guid).await?;
         Ok(MailboxStatus::new(m, h))
+    }
+
+    /// Create a mailbox entry with a fresh GUID, after [`Self::refuse_unindexed_mail`].
+    pub(crate) async fn create_mailbox_entry(&self, name: &str) -> Result<ListedMailbox> {
+        self.refuse_unindexed_mail(name).await?;
+        self.index.create_mailbox(name, None).await
+    }
+
+    /// Fail with [`StoreError::UnindexedMail`] when this namespace has no omap index but
+    /// holds plugin mail. Costs one stat when the index exists (the usual case); otherwise
+    /// a listing of the namespace and a stat of objects up to the first mail.
+    pub(crate) async fn refuse_unindexed_mail(&self, mailbox: &str) -> Result<()> {
+        if self.index.exists().await? {
+            return Ok(());
+        }
+        match self.first_unindexed_mail().await? {
+            Some(oid) => Err(StoreError::UnindexedMail {
+                namespace: self.ns.clone(),
+                mailbox: mailbox.to_string(),
+                oid,
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// The first mail object of this namespace (non-empty, with an `M` xattr), if any —
+    /// without looking at the index.
+    pub async fn first_unindexed_mail(&self) -> Result<Option<String>> {
+        for oid in self.list_object_ids().await? {
+            match self.mail_info(&oid).await {
+                Ok(i) if i.size > 0 && i.metadata.mailbox_guid.is_some() => return Ok(Some(oid)),
+                Ok(_) | Err(StoreError::MailNotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(None)
     }
 
     /// A mailbox by name.

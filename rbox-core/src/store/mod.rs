@@ -21,6 +21,7 @@ mod mirror;
 mod mutate;
 mod read;
 mod save;
+mod stale;
 mod users;
 
 use std::collections::HashMap;
@@ -39,12 +40,13 @@ pub(crate) use body::unix_secs;
 pub use canary::{CanaryReport, CanaryStep};
 pub use cfg_ops::{create_cfg, read_cfg, update_cfg, write_cfg};
 pub use external::{ExternalFlags, ExternalMail, ExternalMailbox, ExternalSaved, external_records};
-pub use fsck::{FindingKind, FsckFinding, FsckOptions, FsckReport, IndexBuildReport};
+pub use fsck::{FindingKind, FsckFinding, FsckOptions, FsckReport, FsckTotals, IndexBuildReport};
 pub use mailbox_ops::{MailPage, MailboxStatus};
 pub use mirror::{ExternalMirror, MirrorOp};
 pub use mutate::{FlagOp, FlagUpdate};
 pub use read::{Found, Mail, MailInfo, ScannedObject};
 pub use save::{SaveRequest, SavedMail};
+pub use stale::{STALE_SAMPLE_PER_MAILBOX, STALE_SLACK, Staleness};
 
 /// Where and how a [`Store`] works.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -135,6 +135,25 @@ impl Mailspace {
         })
     }
 
+    /// The keywords a mail object carries itself, as `build_index` adopts them: a packed
+    /// `ima` attribute, else (when `rbox_cfg` has `K`) the object's omap, where the plugin
+    /// keeps them. Values that do not decode, and invalid keywords, are left out.
+    pub async fn stored_keywords(&self, info: &MailInfo) -> Result<Vec<String>> {
+        let keywords = if !info.ima_keywords.is_empty() {
+            info.ima_keywords.clone()
+        } else if self.cfg().is_mail_attribute(MetadataKey::Keywords) {
+            read_object_keywords(self.backend(), &self.mail_loc(&info.oid))
+                .await?
+                .unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        Ok(keywords
+            .into_iter()
+            .filter(|k| crate::index::format::validate_keyword(k).is_ok())
+            .collect())
+    }
+
     /// Every object id in this namespace of the mail pool (a RADOS listing: cost grows with
     /// the pool, not the user — prefer the index).
     pub async fn list_object_ids(&self) -> Result<Vec<String>> {

@@ -140,7 +140,7 @@ impl Mailspace {
     async fn lookup_writable(&self, name: &str, create: bool) -> Result<ListedMailbox> {
         let mb = match self.index.mailbox_by_name(name).await? {
             Some(mb) => mb,
-            None if create => match self.index.create_mailbox(name, None).await {
+            None if create => match self.create_mailbox_entry(name).await {
                 Ok(mb) => mb,
                 Err(StoreError::MailboxExists(_)) => self
                     .index

@@ -63,8 +63,9 @@ impl Store {
         }
     }
 
-    /// The namespace a key resolves to (mapping applied when enabled).
-    async fn resolve_key(&self, key: &str, create: bool) -> Result<String> {
+    /// The namespace a key resolves to (mapping applied when enabled). `who` is the name
+    /// errors give: the user as the caller named them, not the object key.
+    async fn resolve_key(&self, key: &str, who: &str, create: bool) -> Result<String> {
         if !self.inner.cfg.user_mapping {
             return Ok(key.to_string());
         }
@@ -72,7 +73,7 @@ impl Store {
             return Ok(ns);
         }
         if !create {
-            return Err(StoreError::UserMappingMissing(key.to_string()));
+            return Err(StoreError::UserMappingMissing(who.to_string()));
         }
         Ok(self.create_mapping(key, None).await?.0)
     }
@@ -80,7 +81,7 @@ impl Store {
     /// A user's mail namespace. With user mapping, the mapping object must exist.
     pub async fn user(&self, user: &str) -> Result<Mailspace> {
         let key = self.user_key(user)?;
-        let ns = self.resolve_key(&key, false).await?;
+        let ns = self.resolve_key(&key, user, false).await?;
         self.namespace(&ns)
     }
 
@@ -88,14 +89,14 @@ impl Store {
     /// missing (what the plugin does on first login).
     pub async fn user_or_create(&self, user: &str) -> Result<Mailspace> {
         let key = self.user_key(user)?;
-        let ns = self.resolve_key(&key, true).await?;
+        let ns = self.resolve_key(&key, user, true).await?;
         self.namespace(&ns)
     }
 
     /// The namespace of shared folders (`rbox_public_namespace`, mapped like a user key).
     pub async fn public(&self, create: bool) -> Result<Mailspace> {
         let key = self.inner.cfg.public_namespace.clone();
-        let ns = self.resolve_key(&key, create).await?;
+        let ns = self.resolve_key(&key, &key, create).await?;
         self.namespace(&ns)
     }
 

@@ -560,10 +560,11 @@ pub async fn user_mapping(c: Ctx) {
         .unwrap();
     let store = c.store_with(cfg);
     let alice = format!("alice-{}", c.run);
-    assert!(matches!(
-        store.user(&alice).await.unwrap_err(),
-        StoreError::UserMappingMissing(_)
-    ));
+    // The error names the user as given (`alice-…`), not the object key (`alice-…_u`).
+    match store.user(&alice).await.unwrap_err() {
+        StoreError::UserMappingMissing(u) => assert_eq!(u, alice),
+        other => panic!("expected UserMappingMissing, got {other:?}"),
+    }
     let sp = store.user_or_create(&alice).await.unwrap();
     let ns = sp.namespace().to_string();
     assert!(
@@ -985,6 +986,21 @@ pub async fn build_index_from_librmb_objects(c: Ctx) {
     assert_eq!(r.mailboxes_created, 2);
     assert_eq!(r.uids_assigned, 2, "one missing U, one duplicate U");
     assert_eq!(r.skipped, 1);
+    assert_eq!(
+        sp.index().truth().await.unwrap(),
+        crate::index::format::Truth::Objects,
+        "librmb wrote it: the objects own the truth"
+    );
+    // Counted before the repair the index had nothing; the summary counts again after.
+    assert_eq!(r.fsck.records_checked, 0);
+    assert_eq!(
+        r.fsck.after_repair,
+        Some(crate::store::FsckTotals {
+            objects: 6,
+            records: 5,
+            mailboxes: 2
+        })
+    );
     let boxes = sp.list_mailboxes().await.unwrap();
     assert_eq!(boxes.len(), 2);
     let by_guid = |g: Guid128| boxes.iter().find(|b| b.guid == g).unwrap().name.clone();
@@ -1011,6 +1027,8 @@ pub async fn build_index_from_librmb_objects(c: Ctx) {
         again.problems().map(|f| f.kind).collect::<Vec<_>>(),
         vec![FindingKind::InvalidMetadata]
     );
+    assert_eq!(again.after_repair, None, "a check changes nothing");
+    assert_eq!(again.records_checked, 5);
     // The foreign object is untouched.
     assert_eq!(
         c.backend
@@ -1257,4 +1275,246 @@ pub async fn every_xattr_key_is_stored_byte_exact(c: Ctx) {
     assert!(m.errors.is_empty(), "{:?}", m.errors);
     assert_eq!(m.metadata.save_time, Some(1_507_637_532));
     assert_eq!(m.metadata.ext_ref.as_deref(), Some("ref-1"));
+}
+
+/// Issue 19 item 2: a namespace with the plugin's mail but no omap index refuses to create
+/// a mailbox (it would be a second INBOX with a new GUID) until `build_index` adopted them.
+pub async fn create_mailbox_refused_beside_unindexed_plugin_mail(c: Ctx) {
+    let store = c.store();
+    let sp = c.space(&store, "u");
+    let ns = sp.namespace().to_string();
+    let inbox = Guid128::generate();
+    let mut objs = Vec::new();
+    for uid in 1..=3 {
+        let oid = Guid128::generate().to_hex();
+        upstream_object(
+            &c,
+            &ns,
+            &oid,
+            &upstream_meta(inbox, Some(uid), "INBOX", OBSERVED_BODY.len()),
+            OBSERVED_BODY,
+        )
+        .await;
+        objs.push(oid);
+    }
+    let mut req = SaveRequest::new("INBOX", body(1));
+    req.create_mailbox = true;
+    let e = sp.save(req.clone()).await.unwrap_err();
+    match &e {
+        StoreError::UnindexedMail {
+            namespace,
+            mailbox,
+            oid,
+        } => {
+            assert_eq!(namespace, &ns);
+            assert_eq!(mailbox, "INBOX");
+            assert!(objs.contains(oid), "names one of the plugin's objects");
+        }
+        other => panic!("expected UnindexedMail, got {other:?}"),
+    }
+    assert!(e.to_string().contains("run `rbox index` first"), "{e}");
+    assert!(matches!(
+        sp.create_mailbox("Archive").await.unwrap_err(),
+        StoreError::UnindexedMail { .. }
+    ));
+    assert!(!sp.index().exists().await.unwrap(), "no index was created");
+    assert_eq!(
+        sp.list_object_ids().await.unwrap().len(),
+        3,
+        "nothing written"
+    );
+
+    // Objects that are not mail (no M, or zero bytes) do not count.
+    let other = c.space(&store, "foreign");
+    for (oid, data) in [("foreign", b"x".to_vec()), ("leftover", Vec::new())] {
+        c.backend
+            .write_op(
+                &c.loc(other.namespace(), oid),
+                WriteOp::new().write_full(data),
+            )
+            .await
+            .unwrap();
+    }
+    assert_eq!(other.first_unindexed_mail().await.unwrap(), None);
+    other.save(req.clone()).await.expect("no plugin mail there");
+
+    // Once indexed, the plugin's INBOX (its GUID) gets the new mail.
+    sp.build_index().await.unwrap();
+    let saved = sp.save(req).await.unwrap();
+    assert_eq!(saved.mailbox, inbox);
+    assert_eq!(saved.uid, 4);
+    assert_eq!(sp.list_mailboxes().await.unwrap().len(), 1);
+}
+
+/// Issue 19 item 5: the index is found older than the mail it lists after another writer
+/// (upstream's `doveadm force-resync`: `M` and `U` rewritten; an expunge: object removed).
+pub async fn index_staleness_sees_other_writers(c: Ctx) {
+    let store = c.store();
+    let sp = c.space(&store, "u");
+    let mut saved = Vec::new();
+    for i in 0..3 {
+        saved.push(save(&sp, "INBOX", body(i)).await);
+    }
+    let listed: Vec<_> = saved
+        .iter()
+        .map(|s| (s.mailbox, s.uid, s.oid.to_hex()))
+        .collect();
+    let fresh = sp.index_staleness(&listed).await.unwrap();
+    assert!(!fresh.is_stale(), "{fresh:?}");
+    assert_eq!(fresh.checked, 3);
+
+    // force-resync: new M (Dovecot's own INBOX GUID) and a renumbered U, written later
+    // than the index (an hour, so OSD clock differences cannot matter).
+    let later = std::time::SystemTime::now() + Duration::from_secs(3600);
+    let resynced = &saved[0].oid.to_hex();
+    c.backend
+        .write_op(
+            &c.loc(sp.namespace(), resynced),
+            WriteOp::new()
+                .set_xattr("M", text(&Guid128::generate().to_hex()))
+                .set_xattr("U", text("6"))
+                .with_mtime(later),
+        )
+        .await
+        .unwrap();
+    // An expunge by the plugin: the object is gone, the index still lists it.
+    let expunged = saved[1].oid.to_hex();
+    c.backend
+        .remove(&c.loc(sp.namespace(), &expunged))
+        .await
+        .unwrap();
+    let stale = sp.index_staleness(&listed).await.unwrap();
+    assert!(stale.is_stale());
+    assert_eq!(stale.checked, 3);
+    assert_eq!(stale.changed, vec![resynced.clone()]);
+    assert_eq!(stale.missing, vec![expunged]);
+    assert!(stale.newest_object > stale.indexed_at);
+}
+
+/// What upstream's `doveadm force-resync` does to mail another writer saved
+/// (rbox-observed §3): `M` becomes Dovecot's own GUID for the mailbox, `U` is renumbered
+/// (here 1–3 → 6–8), UIDVALIDITY unchanged, nothing else touched.
+async fn force_resync(c: &Ctx, sp: &Mailspace, saved: &[crate::store::SavedMail]) -> Guid128 {
+    let dovecot_inbox = Guid128::generate();
+    for (i, s) in saved.iter().enumerate() {
+        c.backend
+            .write_op(
+                &c.loc(sp.namespace(), &s.oid.to_hex()),
+                WriteOp::new()
+                    .assert_exists()
+                    .set_xattr("M", text(&dovecot_inbox.to_hex()))
+                    .set_xattr("U", text(&(6 + i).to_string())),
+            )
+            .await
+            .unwrap();
+    }
+    dovecot_inbox
+}
+
+async fn xattr(c: &Ctx, sp: &Mailspace, oid: &str, k: &str) -> Vec<u8> {
+    c.backend
+        .get_xattrs(&c.loc(sp.namespace(), oid))
+        .await
+        .unwrap()
+        .remove(k)
+        .unwrap_or_default()
+}
+
+/// Issue 19 item 1, objects own the truth (`rbox index` of a librmb namespace, or
+/// `fsck --truth objects`): after a force-resync, fsck re-indexes from `M`/`U` — UIDs
+/// Dovecot assigned are kept, the mailbox takes Dovecot's GUID with its name and
+/// UIDVALIDITY — and never writes the old `M`/`U` back.
+pub async fn fsck_objects_truth_follows_force_resync(c: Ctx) {
+    use crate::index::format::Truth;
+    let store = c.store();
+    let sp = c.space(&store, "u");
+    let mut saved = Vec::new();
+    for i in 0..3 {
+        saved.push(save(&sp, "INBOX", body(i)).await);
+    }
+    assert_eq!(sp.index().truth().await.unwrap(), Truth::Index, "default");
+    let before = sp.mailbox("INBOX").await.unwrap();
+    let dovecot_inbox = force_resync(&c, &sp, &saved).await;
+
+    let opts = FsckOptions {
+        truth: Some(Truth::Objects),
+        ..FsckOptions::check()
+    };
+    let check = sp.fsck(opts.clone()).await.unwrap();
+    assert_eq!(check.truth, Truth::Objects);
+    assert_eq!(check.count(FindingKind::MismatchedEntry), 3, "{check:?}");
+    assert_eq!(check.count(FindingKind::UnindexedMail), 0, "reported once");
+    assert_eq!(
+        sp.index().truth().await.unwrap(),
+        Truth::Index,
+        "a check stores nothing"
+    );
+
+    let repaired = sp
+        .fsck(FsckOptions {
+            repair: true,
+            ..opts
+        })
+        .await
+        .unwrap();
+    assert!(repaired.unrepaired().next().is_none(), "{repaired:?}");
+    assert_eq!(sp.index().truth().await.unwrap(), Truth::Objects, "stored");
+    // The objects are as Dovecot left them.
+    for (i, s) in saved.iter().enumerate() {
+        let oid = s.oid.to_hex();
+        assert_eq!(
+            xattr(&c, &sp, &oid, "M").await,
+            text(&dovecot_inbox.to_hex())
+        );
+        assert_eq!(xattr(&c, &sp, &oid, "U").await, text(&(6 + i).to_string()));
+    }
+    // One INBOX, now with Dovecot's GUID, its UIDVALIDITY, and Dovecot's UIDs.
+    let boxes = sp.list_mailboxes().await.unwrap();
+    assert_eq!(boxes.len(), 1, "{boxes:?}");
+    assert_eq!(boxes[0].name, "INBOX");
+    assert_eq!(boxes[0].guid, dovecot_inbox);
+    assert_eq!(boxes[0].uidvalidity, before.uidvalidity);
+    let mails = sp.list_mails("INBOX", 0, 100).await.unwrap().mails;
+    assert_eq!(
+        mails.iter().map(|(u, r)| (*u, r.oid)).collect::<Vec<_>>(),
+        saved
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (6 + i as u32, s.oid))
+            .collect::<Vec<_>>()
+    );
+    assert!(sp.mailbox("INBOX").await.unwrap().next_uid() >= 9);
+    // A second resync would find nothing to reassign: the next fsck (setting stored) is clean.
+    let again = sp.fsck(FsckOptions::check()).await.unwrap();
+    assert!(again.is_clean(), "{again:?}");
+    // New mail goes on after Dovecot's UIDs (another process: this store's mailbox cache
+    // and UID leases still name the old GUID).
+    let fresh = c.store();
+    let sp2 = c.space(&fresh, "u");
+    let next = save(&sp2, "INBOX", body(9)).await;
+    assert_eq!((next.mailbox, next.uid), (dovecot_inbox, 9));
+}
+
+/// Issue 19 item 1, the index owns the truth (stateless mode, the default): the same
+/// disagreement is repaired by rewriting `M`/`U` from the index.
+pub async fn fsck_index_truth_rewrites_objects(c: Ctx) {
+    use crate::index::format::Truth;
+    let store = c.store();
+    let sp = c.space(&store, "u");
+    let mut saved = Vec::new();
+    for i in 0..3 {
+        saved.push(save(&sp, "INBOX", body(i)).await);
+    }
+    let inbox = saved[0].mailbox;
+    force_resync(&c, &sp, &saved).await;
+    let repaired = sp.fsck(FsckOptions::repair()).await.unwrap();
+    assert_eq!(repaired.truth, Truth::Index);
+    assert_eq!(repaired.count(FindingKind::MismatchedEntry), 3);
+    assert!(repaired.unrepaired().next().is_none(), "{repaired:?}");
+    for s in &saved {
+        let oid = s.oid.to_hex();
+        assert_eq!(xattr(&c, &sp, &oid, "M").await, text(&inbox.to_hex()));
+        assert_eq!(xattr(&c, &sp, &oid, "U").await, text(&s.uid.to_string()));
+    }
+    assert!(sp.fsck(FsckOptions::check()).await.unwrap().is_clean());
 }
