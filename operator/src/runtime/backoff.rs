@@ -54,6 +54,27 @@ impl Backoff {
             .remove(key);
     }
 
+    /// Forget every key for which `gone` holds (its object was deleted): without this, an
+    /// object whose last reconcile failed stays in the map for the life of the process.
+    pub fn forget_where(&self, gone: impl Fn(&str) -> bool) {
+        self.failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|k, _| !gone(k));
+    }
+
+    /// How many keys are remembered.
+    pub fn len(&self) -> usize {
+        self.failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     pub fn failures(&self, key: &str) -> u32 {
         self.failures
             .lock()

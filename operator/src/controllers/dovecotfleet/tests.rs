@@ -613,3 +613,42 @@ async fn every_example_fleet_passes_doveconf() {
     }
     assert!(seen_fleets >= 2, "found {seen_fleets} example fleets");
 }
+
+/// Defect: the fleet controller bypassed the shared reconcile wrapper: no deadline, and
+/// `reconciles_total` counted only successes.
+#[tokio::test]
+async fn a_failed_reconcile_goes_through_the_shared_wrapper() {
+    use std::sync::{Arc, Mutex};
+
+    use crate::controllers::fake_api::FakeApi;
+    let api = FakeApi::builder()
+        .fail(
+            "/apis/mail.rbox.io/v1alpha1/namespaces/mail/mailpools/pool",
+            500,
+        )
+        .start();
+    let ctx = crate::controllers::Context::new(
+        api.client.clone(),
+        crate::runtime::metrics::Metrics::new(),
+        Some("mail".into()),
+    );
+    let fctx = Arc::new(super::FleetCtx {
+        events: crate::k8s::events::Events::new(api.client.clone(), "test"),
+        ctx: ctx.clone(),
+        checks: Mutex::default(),
+    });
+    let guard = Arc::new(kube::core::DeserializeGuard(Ok(fleet(""))));
+    let result = super::reconcile(guard, fctx).await;
+    assert!(result.is_err(), "{result:?}");
+    let text = ctx.metrics.encode();
+    assert!(
+        text.contains(r#"rbox_operator_reconciles_total{controller="dovecotfleet"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            r#"rbox_operator_reconcile_errors_total{controller="dovecotfleet",category="kube"} 1"#
+        ),
+        "{text}"
+    );
+}

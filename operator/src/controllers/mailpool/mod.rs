@@ -20,18 +20,19 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use kube::api::PartialObjectMeta;
 use kube::core::DeserializeGuard;
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::reflector::ObjectRef;
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::{Api, ResourceExt};
 use rbox_core::backend::Backend;
 use tokio_util::sync::CancellationToken;
 
 use super::ceph_errors::Error;
-use super::instrument::{instrumented, now, object_key, retry};
+use super::instrument::{forget_backoff, instrumented, now, object_key, retry};
+use super::watch::{self, Gone, Started};
 use super::{Context, cluster_conn};
 use crate::api::{MailCluster, MailPool, PoolStatus, ROTATE_KEY_ANNOTATION};
 use crate::ceph::user::dovecot_caps;
@@ -79,31 +80,50 @@ impl PoolCtx {
     }
 
     fn forget(&self, mp: &MailPool) {
+        let key = object_key(mp);
+        self.forget_where(&|k| k == key);
+    }
+
+    /// Forget the canary times of MailPools that are gone.
+    fn forget_where(&self, gone: Gone<'_>) {
         self.canary_last
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .remove(&object_key(mp));
+            .retain(|k, _| !gone(k));
     }
 }
 
-pub async fn run(ctx: Context, token: CancellationToken) {
-    let api: Api<DeserializeGuard<MailPool>> = match &ctx.watch_namespace {
-        Some(ns) => Api::namespaced(ctx.client.clone(), ns),
-        None => Api::all(ctx.client.clone()),
-    };
+pub async fn run(ctx: Context, token: CancellationToken, started: Started) {
+    let api: Api<DeserializeGuard<MailPool>> = ctx.watched_api();
     let owned = watcher::Config::default().labels(&format!(
         "{}={}",
         build::MANAGED_BY.0,
         build::MANAGED_BY.1
     ));
-    let secrets: Api<Secret> = ctx.watched_api();
+    // Metadata only (`PartialObjectMeta` makes kube ask the API server for no more): the
+    // owner reference is all the trigger needs, and keyring values must not sit in operator
+    // memory.
+    let secrets: Api<PartialObjectMeta<Secret>> = ctx.watched_api();
     let config_maps: Api<ConfigMap> = ctx.watched_api();
-    let clusters: Api<MailCluster> = ctx.watched_api();
+    // Guarded: one malformed MailCluster must not stop the changes of every other one from
+    // reaching their MailPools (an unguarded list fails as a whole).
+    let clusters: Api<DeserializeGuard<MailCluster>> = ctx.watched_api();
+    let metrics = ctx.metrics.clone();
     let pctx = Arc::new(PoolCtx::new(ctx));
-    let controller = Controller::new(api, watcher::Config::default().any_semantic())
+    let forget_retries = forget_backoff(&pctx.base, CONTROLLER);
+    let forget_ctx = pctx.clone();
+    let (objects, store) = watch::main_watch(
+        api,
+        watcher::Config::default().any_semantic(),
+        started,
+        move |gone| {
+            forget_retries(gone);
+            forget_ctx.forget_where(gone);
+        },
+    );
+    let controller = Controller::for_stream(objects, store.clone())
         .trigger_backoff(crate::runtime::watch_backoff::WatchBackoff::default());
-    let store = controller.store();
-    controller
+    let results = controller
         .owns(secrets, owned.clone())
         .owns(config_maps, owned)
         // A MailCluster that changes (new monitors, new key, new rbox settings) re-reconciles
@@ -111,25 +131,31 @@ pub async fn run(ctx: Context, token: CancellationToken) {
         .watches(
             clusters,
             watcher::Config::default(),
-            move |mc: MailCluster| {
-                let ns = mc.namespace();
-                let name = mc.name_any();
-                store
-                    .state()
-                    .into_iter()
-                    .filter_map(|g| match &g.0 {
-                        Ok(mp) if mp.namespace() == ns && mp.spec.cluster_ref.name == name => {
-                            Some(ObjectRef::new(&mp.name_any()).within(ns.as_deref().unwrap_or("")))
-                        }
-                        _ => None,
-                    })
-                    .collect::<Vec<_>>()
-            },
+            move |mc: DeserializeGuard<MailCluster>| pools_of_cluster(&store, &mc),
         )
         .graceful_shutdown_on(async move { token.cancelled().await })
-        .run(reconcile, error_policy, pctx)
-        .for_each(|_| futures::future::ready(()))
-        .await;
+        .run(reconcile, error_policy, pctx);
+    watch::drain(CONTROLLER, metrics, results).await;
+}
+
+/// The (well-formed) MailPools that reference the MailCluster `mc` (well-formed or not: a
+/// malformed one still has a name).
+fn pools_of_cluster(
+    store: &Store<DeserializeGuard<MailPool>>,
+    mc: &DeserializeGuard<MailCluster>,
+) -> Vec<ObjectRef<DeserializeGuard<MailPool>>> {
+    let ns = mc.namespace();
+    let name = mc.name_any();
+    store
+        .state()
+        .into_iter()
+        .filter_map(|g| match &g.0 {
+            Ok(mp) if mp.namespace() == ns && mp.spec.cluster_ref.name == name => {
+                Some(ObjectRef::new(&mp.name_any()).within(ns.as_deref().unwrap_or("")))
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 async fn reconcile(
@@ -151,15 +177,7 @@ async fn reconcile(
 }
 
 fn error_policy(obj: Arc<DeserializeGuard<MailPool>>, _err: &Error, ctx: Arc<PoolCtx>) -> Action {
-    let key = match &obj.0 {
-        Ok(mp) => object_key(mp),
-        Err(i) => format!(
-            "{}/{}",
-            i.metadata.namespace.as_deref().unwrap_or(""),
-            i.metadata.name.as_deref().unwrap_or("")
-        ),
-    };
-    retry(&ctx.base, &key)
+    retry(&ctx.base, CONTROLLER, &object_key(obj.as_ref()))
 }
 
 async fn reconcile_pool(cached: &MailPool, ctx: &PoolCtx) -> Result<Action, Error> {
