@@ -24,6 +24,8 @@ pub struct Seen {
     pub path: String,
     pub query: String,
     pub accept: String,
+    /// The body of a write (an Event, an applied object).
+    pub body: String,
 }
 
 impl Seen {
@@ -163,7 +165,10 @@ async fn serve(
         tokio::select! {
             req = handle.next_request() => {
                 let Some((req, reply)) = req else { return };
-                answer(&mut state, &log, req, reply);
+                let (parts, body) = req.into_parts();
+                let bytes = body.collect_bytes().await.unwrap_or_default();
+                let req = Request::from_parts(parts, Body::from(bytes.to_vec()));
+                answer(&mut state, &log, req, reply, String::from_utf8_lossy(&bytes).into());
             }
             cmd = commands.recv() => match cmd {
                 Some(Command::Push(path, events)) => {
@@ -174,7 +179,7 @@ async fn serve(
                 }
                 Some(Command::Release(path)) => {
                     for (req, reply) in state.gated.remove(&path).unwrap_or_default() {
-                        answer(&mut state, &log, req, reply);
+                        answer(&mut state, &log, req, reply, String::new());
                     }
                 }
                 // The test dropped its side; keep answering what the controller asks.
@@ -184,7 +189,13 @@ async fn serve(
     }
 }
 
-fn answer(state: &mut State, log: &Mutex<Vec<Seen>>, req: Request<Body>, reply: Reply) {
+fn answer(
+    state: &mut State,
+    log: &Mutex<Vec<Seen>>,
+    req: Request<Body>,
+    reply: Reply,
+    body: String,
+) {
     let seen = Seen {
         method: req.method().clone(),
         path: req.uri().path().to_string(),
@@ -195,6 +206,7 @@ fn answer(state: &mut State, log: &Mutex<Vec<Seen>>, req: Request<Body>, reply: 
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
             .to_string(),
+        body,
     };
     let path = seen.path.clone();
     let watch = seen.is_watch();
