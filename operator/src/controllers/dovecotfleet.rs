@@ -247,7 +247,8 @@ async fn reconcile_fleet(fleet: &DovecotFleet, fctx: &FleetCtx) -> Result<Action
             }
             Ok(unchecked_reason) => {
                 let owned = build::build(fleet, &plan);
-                let sts = apply_all(ctx, &ns, fleet, owned).await?;
+                let (sts, created) = apply_all(ctx, &ns, fleet, owned).await?;
+                report_drift(ctx, &fctx.events, fleet, &created).await;
                 (
                     Outcome::Applied {
                         unchecked_reason,
@@ -406,25 +407,36 @@ async fn check(fctx: &FleetCtx, plan: &Plan) -> Result<Option<String>, String> {
 }
 
 /// Apply everything the fleet owns and delete Services it no longer wants. Returns the
-/// StatefulSet as the API server has it.
+/// StatefulSet as the API server has it, and the owned objects that had to be created.
 async fn apply_all(
     ctx: &Context,
     ns: &str,
     fleet: &DovecotFleet,
     owned: Owned,
-) -> Result<StatefulSet, Error> {
+) -> Result<(StatefulSet, Vec<(&'static str, String)>), Error> {
     let client = &ctx.client;
+    // Owned objects that did not exist and were created (`kind`, name).
+    let mut created: Vec<(&'static str, String)> = Vec::new();
+    let mut note = |kind: &'static str, name: String, was_created: bool| {
+        if was_created {
+            created.push((kind, name));
+        }
+    };
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), ns);
-    apply_if_changed(&cms, owned.config_map).await?;
+    let (cm, c) = apply_if_changed(&cms, owned.config_map).await?;
+    note("ConfigMap", cm.name_any(), c);
     let svcs: Api<Service> = Api::namespaced(client.clone(), ns);
     let wanted: BTreeSet<String> = owned.services.iter().map(|s| s.name_any()).collect();
     for svc in owned.services {
-        apply_if_changed(&svcs, svc).await?;
+        let (svc, c) = apply_if_changed(&svcs, svc).await?;
+        note("Service", svc.name_any(), c);
     }
     let pdbs: Api<PodDisruptionBudget> = Api::namespaced(client.clone(), ns);
-    apply_if_changed(&pdbs, owned.pdb).await?;
+    let (pdb, c) = apply_if_changed(&pdbs, owned.pdb).await?;
+    note("PodDisruptionBudget", pdb.name_any(), c);
     let stss: Api<StatefulSet> = Api::namespaced(client.clone(), ns);
-    let sts = apply_if_changed(&stss, owned.stateful_set).await?;
+    let (sts, c) = apply_if_changed(&stss, owned.stateful_set).await?;
+    note("StatefulSet", sts.name_any(), c);
 
     // Services of protocols turned off: ours (owner reference), not wanted any more.
     let uid = fleet.uid().unwrap_or_default();
@@ -442,5 +454,42 @@ async fn apply_all(
             }
         }
     }
-    Ok(sts)
+    Ok((sts, created))
+}
+
+/// Did the last reconcile apply this very spec? Then an owned object that is missing now was
+/// deleted behind the operator's back.
+fn settled(fleet: &DovecotFleet) -> bool {
+    fleet.status.as_ref().is_some_and(|st| {
+        st.observed_generation.is_some()
+            && st.observed_generation == fleet.metadata.generation
+            && st
+                .conditions
+                .iter()
+                .any(|c| c.type_ == ct::DEGRADED && c.status == "False")
+    })
+}
+
+/// Owned objects recreated while the spec was unchanged: counted and told in a Warning Event.
+async fn report_drift(
+    ctx: &Context,
+    events: &Events,
+    fleet: &DovecotFleet,
+    created: &[(&'static str, String)],
+) {
+    if created.is_empty() || !settled(fleet) {
+        return;
+    }
+    for (kind, _) in created {
+        ctx.metrics.drift(CONTROLLER, &kind.to_ascii_lowercase());
+    }
+    let what: Vec<String> = created.iter().map(|(k, n)| format!("{k} {n}")).collect();
+    let note = format!(
+        "recreated objects deleted outside the operator: {}",
+        what.join(", ")
+    );
+    tracing::warn!(fleet = %object_key(fleet), %note, "drift repaired");
+    events
+        .warning(fleet, "DriftRepaired", "Reconcile", note)
+        .await;
 }
