@@ -88,11 +88,12 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     result.map_err(Into::into)
 }
 
-/// The controllers, running until `token` is cancelled.
+/// The controllers, running until `token` is cancelled. Not ready until their watches have
+/// their initial lists (a standby that just won the lease included).
 async fn controllers(ctx: Context, ready: Readiness, token: CancellationToken) {
-    ready.set_ready(true);
+    ready.set_ready(false);
     tracing::info!(namespace = ?ctx.watch_namespace, "controllers started");
-    crate::controllers::run_all(ctx, token).await;
+    crate::controllers::run_all(ctx, token, ready).await;
     tracing::info!("controllers stopped");
 }
 
@@ -138,4 +139,37 @@ fn init_tracing(json: bool) {
     } else {
         builder.try_init()
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::controllers::fake_api::{CLUSTERS, FLEETS, FakeApi, POOLS};
+
+    /// Defect: `/readyz` said ready before any watch had started. Ready now means every
+    /// controller has its initial list; a standby that wins the lease starts over as not ready.
+    #[tokio::test]
+    async fn not_ready_until_every_controller_has_listed() {
+        let api = FakeApi::builder().gate(POOLS).start();
+        let ctx = Context::new(api.client.clone(), Metrics::new(), Some("ns".into()));
+        let ready = Readiness::default();
+        ready.set_ready(true); // a standby is ready while it waits for the lease
+        let token = CancellationToken::new();
+        let run = tokio::spawn(controllers(ctx, ready.clone(), token.clone()));
+        // Two controllers have listed and watch; the MailPool list is not answered yet.
+        api.wait_for("the MailCluster watch", |s| {
+            s.path == CLUSTERS && s.is_watch()
+        })
+        .await;
+        api.wait_for("the DovecotFleet watch", |s| {
+            s.path == FLEETS && s.is_watch()
+        })
+        .await;
+        assert!(!ready.is_ready(), "ready before the MailPools were listed");
+        api.release(POOLS);
+        api.wait_until("ready", || ready.is_ready().then_some(()))
+            .await;
+        token.cancel();
+        run.await.unwrap();
+    }
 }

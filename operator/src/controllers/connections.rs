@@ -74,17 +74,50 @@ impl Connections {
     }
 
     /// Drop the connection of `key` (after a connection-level error); the next `get` reconnects.
+    /// A key that has no slot (its MailCluster was deleted meanwhile) is not brought back.
     pub async fn invalidate(&self, key: &str) {
-        let slot = self.slot(key);
-        *slot.lock().await = None;
+        let slot = self
+            .slots
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(key)
+            .cloned();
+        if let Some(slot) = slot {
+            *slot.lock().await = None;
+        }
     }
 
-    /// Forget `key` entirely (its MailCluster was deleted).
+    /// Forget `key` entirely (its MailCluster was deleted). The connection (librados threads,
+    /// monitor session) shuts down when the last reconcile holding it lets go.
     pub fn remove(&self, key: &str) {
+        self.forget_where(|k| k == key);
+    }
+
+    /// Forget every key for which `gone` holds.
+    pub fn forget_where(&self, gone: impl Fn(&str) -> bool) {
+        let mut map = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        let before = map.len();
+        map.retain(|k, _| !gone(k));
+        if map.len() != before {
+            tracing::info!(
+                dropped = before - map.len(),
+                "librados connections of deleted MailClusters dropped"
+            );
+        }
+    }
+
+    /// Whether `key` has a slot (a connection or one being made).
+    pub fn contains(&self, key: &str) -> bool {
         self.slots
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .remove(key);
+            .contains_key(key)
+    }
+
+    /// A slot for `key` without connecting (tests of who forgets connections).
+    #[cfg(test)]
+    pub(crate) fn touch(&self, key: &str) {
+        self.slot(key);
     }
 
     pub fn len(&self) -> usize {

@@ -14,7 +14,7 @@ mod tests;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::StatefulSet;
@@ -32,7 +32,8 @@ use self::build::{FLEET_LABEL, Owned};
 use self::status::{Outcome, desired_status};
 use self::validate::{Observed, Plan};
 use super::Context;
-use super::instrument::{now, object_key};
+use super::instrument::{ReconcileError, forget_backoff, instrumented, now, object_key, retry};
+use super::watch::{self, Started};
 use crate::api::{DovecotFleet, MailCluster, MailPool, conditions as ct};
 use crate::dovecot::doveconf::{self, CheckError};
 use crate::k8s::apply::{ApplyError, apply_if_changed, patch_status_if_changed, with_timeout};
@@ -40,7 +41,9 @@ use crate::k8s::events::Events;
 use crate::runtime::ErrorCategory;
 use crate::runtime::watch_backoff::WatchBackoff;
 
-const CONTROLLER: &str = "dovecotfleet";
+pub const CONTROLLER: &str = "dovecotfleet";
+/// A reconcile reads a handful of objects, may run doveconf and applies at most a few.
+const DEADLINE: Duration = Duration::from_secs(90);
 /// How often a fleet waiting for something it does not watch (a PVC) looks again.
 const BLOCKED_RECHECK: Duration = Duration::from_secs(30);
 /// Resync of a healthy fleet (watches do the real work; this only bounds staleness).
@@ -52,6 +55,14 @@ pub enum Error {
     Kube(#[from] ApplyError),
     #[error("DovecotFleet has no namespace")]
     NoNamespace,
+    #[error("reconcile took longer than {0:?}")]
+    Timeout(Duration),
+}
+
+impl ReconcileError for Error {
+    fn deadline_passed(deadline: Duration) -> Self {
+        Error::Timeout(deadline)
+    }
 }
 
 impl ErrorCategory for Error {
@@ -60,6 +71,7 @@ impl ErrorCategory for Error {
             Error::Kube(ApplyError::Timeout(_)) => "kube_timeout",
             Error::Kube(_) => "kube",
             Error::NoNamespace => "invalid",
+            Error::Timeout(_) => "timeout",
         }
     }
 }
@@ -74,14 +86,20 @@ struct FleetCtx {
 }
 
 /// Run the controller until `token` is cancelled.
-pub async fn run(ctx: Context, token: CancellationToken) {
+pub async fn run(ctx: Context, token: CancellationToken, started: Started) {
     // DeserializeGuard: one malformed object (a schema the API server let through, an older
     // version) gets a Warning Event instead of breaking the watch for every other object.
     let fleets: Api<DeserializeGuard<DovecotFleet>> = ctx.watched_api();
     let owned = watcher::Config::default().labels(FLEET_LABEL);
-    let controller = Controller::new(fleets, watcher::Config::default().any_semantic())
+    // A deleted fleet's retry count goes with it.
+    let (objects, fleet_store) = watch::main_watch(
+        fleets,
+        watcher::Config::default().any_semantic(),
+        started,
+        forget_backoff(&ctx, CONTROLLER),
+    );
+    let controller = Controller::for_stream(objects, fleet_store.clone())
         .trigger_backoff(WatchBackoff::default());
-    let fleet_store = controller.store();
 
     // MailPools: a reflector (for the Secret/ConfigMap mappers) and a trigger.
     let (pools, pool_writer) = reflector::store::<DeserializeGuard<MailPool>>();
@@ -122,7 +140,8 @@ pub async fn run(ctx: Context, token: CancellationToken) {
         ctx: ctx.clone(),
         checks: Mutex::new(HashMap::new()),
     });
-    // Only names matter to the mappers: Secret values are dropped as they are decoded.
+    // Only names matter to the mappers: `Api<PartialObjectMeta<_>>` asks the API server for
+    // metadata only, so Secret values never reach the operator.
     let secrets_meta: Api<PartialObjectMeta<Secret>> = ctx.watched_api();
     let config_maps_meta: Api<PartialObjectMeta<ConfigMap>> = ctx.watched_api();
     let pools_api: Api<DeserializeGuard<MailPool>> = ctx.watched_api();
@@ -135,12 +154,8 @@ pub async fn run(ctx: Context, token: CancellationToken) {
         .watches(secrets_meta, watcher::Config::default(), by_secret)
         .watches(config_maps_meta, watcher::Config::default(), by_config_map)
         .graceful_shutdown_on(async move { token.cancelled().await })
-        .run(reconcile, error_policy, fctx)
-        .for_each(|res| async move {
-            if let Err(e) = res {
-                tracing::debug!(error = %e, "dovecotfleet reconcile");
-            }
-        });
+        .run(reconcile, error_policy, fctx);
+    let run = watch::drain(CONTROLLER, ctx.metrics.clone(), run);
     // The reflector runs as long as the controller; the controller ends on shutdown.
     tokio::select! {
         _ = run => {}
@@ -200,19 +215,24 @@ async fn reconcile(
     let Some(fleet) = crate::k8s::events::well_formed(&guard, &fctx.events).await else {
         return Ok(Action::await_change());
     };
-    reconcile_fleet(fleet, &fctx).await
+    let key = object_key(fleet);
+    instrumented(
+        &fctx.ctx,
+        CONTROLLER,
+        &key,
+        DEADLINE,
+        reconcile_fleet(fleet, &fctx),
+    )
+    .await
 }
 
 async fn reconcile_fleet(fleet: &DovecotFleet, fctx: &FleetCtx) -> Result<Action, Error> {
-    let started = Instant::now();
     let ctx = &fctx.ctx;
     let ns = fleet.namespace().ok_or(Error::NoNamespace)?;
     if fleet.meta().deletion_timestamp.is_some() {
         // Owner references let the garbage collector remove what the fleet owned.
         return Ok(Action::await_change());
     }
-    let key = object_key(fleet);
-
     let seen = read(ctx, &ns, fleet).await?;
     let sts_api: Api<StatefulSet> = Api::namespaced(ctx.client.clone(), &ns);
     let (outcome, sts) = match validate::validate(fleet, &seen) {
@@ -227,7 +247,8 @@ async fn reconcile_fleet(fleet: &DovecotFleet, fctx: &FleetCtx) -> Result<Action
             }
             Ok(unchecked_reason) => {
                 let owned = build::build(fleet, &plan);
-                let sts = apply_all(ctx, &ns, fleet, owned).await?;
+                let (sts, created) = apply_all(ctx, &ns, fleet, owned).await?;
+                report_drift(ctx, &fctx.events, fleet, &created).await;
                 (
                     Outcome::Applied {
                         unchecked_reason,
@@ -245,8 +266,6 @@ async fn reconcile_fleet(fleet: &DovecotFleet, fctx: &FleetCtx) -> Result<Action
     patch_status_if_changed(&api, &fleet.name_any(), before, &desired).await?;
     publish_degraded_change(&fctx.events, fleet, &desired).await;
 
-    ctx.backoff.on_success(&key);
-    ctx.metrics.reconciled(CONTROLLER, started.elapsed());
     Ok(match outcome {
         Outcome::Blocked(_) => Action::requeue(BLOCKED_RECHECK),
         _ => Action::requeue(RESYNC),
@@ -255,13 +274,11 @@ async fn reconcile_fleet(fleet: &DovecotFleet, fctx: &FleetCtx) -> Result<Action
 
 fn error_policy(
     guard: Arc<DeserializeGuard<DovecotFleet>>,
-    err: &Error,
+    _err: &Error,
     fctx: Arc<FleetCtx>,
 ) -> Action {
-    let key = object_key(guard.as_ref());
-    fctx.ctx.metrics.failed(CONTROLLER, err.category());
-    tracing::warn!(fleet = %key, error = %err, "reconcile failed");
-    Action::requeue(fctx.ctx.backoff.on_failure(&key))
+    // Counted and logged by `instrumented`.
+    retry(&fctx.ctx, CONTROLLER, &object_key(guard.as_ref()))
 }
 
 /// An Event when the Degraded condition turns on or changes its reason: users see refusals
@@ -390,25 +407,36 @@ async fn check(fctx: &FleetCtx, plan: &Plan) -> Result<Option<String>, String> {
 }
 
 /// Apply everything the fleet owns and delete Services it no longer wants. Returns the
-/// StatefulSet as the API server has it.
+/// StatefulSet as the API server has it, and the owned objects that had to be created.
 async fn apply_all(
     ctx: &Context,
     ns: &str,
     fleet: &DovecotFleet,
     owned: Owned,
-) -> Result<StatefulSet, Error> {
+) -> Result<(StatefulSet, Vec<(&'static str, String)>), Error> {
     let client = &ctx.client;
+    // Owned objects that did not exist and were created (`kind`, name).
+    let mut created: Vec<(&'static str, String)> = Vec::new();
+    let mut note = |kind: &'static str, name: String, was_created: bool| {
+        if was_created {
+            created.push((kind, name));
+        }
+    };
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), ns);
-    apply_if_changed(&cms, owned.config_map).await?;
+    let (cm, c) = apply_if_changed(&cms, owned.config_map).await?;
+    note("ConfigMap", cm.name_any(), c);
     let svcs: Api<Service> = Api::namespaced(client.clone(), ns);
     let wanted: BTreeSet<String> = owned.services.iter().map(|s| s.name_any()).collect();
     for svc in owned.services {
-        apply_if_changed(&svcs, svc).await?;
+        let (svc, c) = apply_if_changed(&svcs, svc).await?;
+        note("Service", svc.name_any(), c);
     }
     let pdbs: Api<PodDisruptionBudget> = Api::namespaced(client.clone(), ns);
-    apply_if_changed(&pdbs, owned.pdb).await?;
+    let (pdb, c) = apply_if_changed(&pdbs, owned.pdb).await?;
+    note("PodDisruptionBudget", pdb.name_any(), c);
     let stss: Api<StatefulSet> = Api::namespaced(client.clone(), ns);
-    let sts = apply_if_changed(&stss, owned.stateful_set).await?;
+    let (sts, c) = apply_if_changed(&stss, owned.stateful_set).await?;
+    note("StatefulSet", sts.name_any(), c);
 
     // Services of protocols turned off: ours (owner reference), not wanted any more.
     let uid = fleet.uid().unwrap_or_default();
@@ -426,5 +454,42 @@ async fn apply_all(
             }
         }
     }
-    Ok(sts)
+    Ok((sts, created))
+}
+
+/// Did the last reconcile apply this very spec? Then an owned object that is missing now was
+/// deleted behind the operator's back.
+fn settled(fleet: &DovecotFleet) -> bool {
+    fleet.status.as_ref().is_some_and(|st| {
+        st.observed_generation.is_some()
+            && st.observed_generation == fleet.metadata.generation
+            && st
+                .conditions
+                .iter()
+                .any(|c| c.type_ == ct::DEGRADED && c.status == "False")
+    })
+}
+
+/// Owned objects recreated while the spec was unchanged: counted and told in a Warning Event.
+async fn report_drift(
+    ctx: &Context,
+    events: &Events,
+    fleet: &DovecotFleet,
+    created: &[(&'static str, String)],
+) {
+    if created.is_empty() || !settled(fleet) {
+        return;
+    }
+    for (kind, _) in created {
+        ctx.metrics.drift(CONTROLLER, &kind.to_ascii_lowercase());
+    }
+    let what: Vec<String> = created.iter().map(|(k, n)| format!("{k} {n}")).collect();
+    let note = format!(
+        "recreated objects deleted outside the operator: {}",
+        what.join(", ")
+    );
+    tracing::warn!(fleet = %object_key(fleet), %note, "drift repaired");
+    events
+        .warning(fleet, "DriftRepaired", "Reconcile", note)
+        .await;
 }

@@ -10,6 +10,12 @@ pub mod dovecotfleet;
 pub mod instrument;
 pub mod mailcluster;
 pub mod mailpool;
+pub mod watch;
+
+#[cfg(test)]
+pub(crate) mod fake_api;
+#[cfg(test)]
+mod watch_tests;
 
 use std::sync::Arc;
 
@@ -17,6 +23,7 @@ use kube::Client;
 use tokio_util::sync::CancellationToken;
 
 use crate::runtime::backoff::Backoff;
+use crate::runtime::health::Readiness;
 use crate::runtime::metrics::Metrics;
 
 /// What every reconcile can reach. Cheap to clone (everything inside is shared).
@@ -66,12 +73,24 @@ impl Context {
     }
 }
 
-/// Run every controller until `token` is cancelled.
-pub async fn run_all(ctx: Context, token: CancellationToken) {
+/// Run every controller until `token` is cancelled. `ready` turns true once every
+/// controller's main watch has its initial list (`/readyz`), not before.
+pub async fn run_all(ctx: Context, token: CancellationToken, ready: Readiness) {
+    let (cluster_started, cluster_listed) = tokio::sync::oneshot::channel();
+    let (pool_started, pool_listed) = tokio::sync::oneshot::channel();
+    let (fleet_started, fleet_listed) = tokio::sync::oneshot::channel();
+    let listed = async move {
+        let all = futures::future::try_join3(cluster_listed, pool_listed, fleet_listed).await;
+        if all.is_ok() {
+            tracing::info!("every controller has its initial list: ready");
+            ready.set_ready(true);
+        }
+    };
     // Controllers register here as they are written: futures::join!(a::run(..), b::run(..)).
     futures::join!(
-        mailcluster::run(ctx.clone(), token.clone()),
-        mailpool::run(ctx.clone(), token.clone()),
-        dovecotfleet::run(ctx.clone(), token.clone()),
+        mailcluster::run(ctx.clone(), token.clone(), cluster_started),
+        mailpool::run(ctx.clone(), token.clone(), pool_started),
+        dovecotfleet::run(ctx.clone(), token.clone(), fleet_started),
+        listed,
     );
 }

@@ -79,8 +79,8 @@ pub const APPLIED_HASH_ANNOTATION: &str = "mail.rbox.io/applied-hash";
 
 /// Server-side apply `obj` unless the object already carries the hash of exactly this desired
 /// state (one GET instead of a PATCH): an unchanged object reconciles with zero writes.
-/// Returns the object as the API server has it.
-pub async fn apply_if_changed<K>(api: &Api<K>, mut obj: K) -> Result<K, ApplyError>
+/// Returns the object as the API server has it, and whether it had to be created.
+pub async fn apply_if_changed<K>(api: &Api<K>, mut obj: K) -> Result<(K, bool), ApplyError>
 where
     K: Resource + Clone + Debug + Serialize + DeserializeOwned,
 {
@@ -95,7 +95,8 @@ where
         .annotations
         .get_or_insert_with(Default::default)
         .insert(APPLIED_HASH_ANNOTATION.to_string(), hash.clone());
-    if let Some(existing) = with_timeout(api.get_opt(&name)).await?
+    let existing = with_timeout(api.get_opt(&name)).await?;
+    if let Some(existing) = &existing
         && existing.meta().deletion_timestamp.is_none()
         && existing
             .meta()
@@ -104,9 +105,9 @@ where
             .and_then(|a| a.get(APPLIED_HASH_ANNOTATION))
             == Some(&hash)
     {
-        return Ok(existing);
+        return Ok((existing.clone(), false));
     }
-    apply(api, &obj).await
+    Ok((apply(api, &obj).await?, existing.is_none()))
 }
 
 /// The JSON merge patch (RFC 7386) that turns `from` into `to`: changed values, and null for

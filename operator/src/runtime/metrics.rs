@@ -22,6 +22,14 @@ pub struct ErrorLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DriftLabels {
+    pub controller: String,
+    /// What was found changed behind the operator's back: `pool`, `cephx_user`, `rbox_cfg`,
+    /// `secret`, `configmap`, `statefulset`, … (never an object name: bounded cardinality).
+    pub what: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct CephCallLabels {
     /// The mon command prefix or rbox-core operation (never an object name: bounded cardinality).
     pub call: String,
@@ -49,6 +57,11 @@ pub struct Metrics {
     registry: Arc<Registry>,
     pub reconciles: Family<ControllerLabels, Counter>,
     pub reconcile_errors: Family<ErrorLabels, Counter>,
+    /// Errors of a controller's watches (a 403, an API server away, an undecodable list).
+    pub watch_errors: Family<ControllerLabels, Counter>,
+    /// Differences from the desired state that the operator repaired although the spec had
+    /// not changed: someone or something changes the platform by hand.
+    pub drift_repaired: Family<DriftLabels, Counter>,
     pub reconcile_duration: Family<ControllerLabels, Histogram, fn() -> Histogram>,
     pub ceph_call_duration: Family<CephCallLabels, Histogram, fn() -> Histogram>,
     /// Mon commands that change cluster state (steady state: none).
@@ -79,6 +92,8 @@ impl Metrics {
         let mut registry = Registry::with_prefix("rbox_operator");
         let reconciles = Family::<ControllerLabels, Counter>::default();
         let reconcile_errors = Family::<ErrorLabels, Counter>::default();
+        let watch_errors = Family::<ControllerLabels, Counter>::default();
+        let drift_repaired = Family::<DriftLabels, Counter>::default();
         let reconcile_duration =
             Family::<ControllerLabels, Histogram, fn() -> Histogram>::new_with_constructor(
                 latency_histogram,
@@ -128,6 +143,16 @@ impl Metrics {
             reconcile_errors.clone(),
         );
         registry.register(
+            "watch_errors",
+            "Errors of the controllers' watches, by controller",
+            watch_errors.clone(),
+        );
+        registry.register(
+            "drift_repaired",
+            "Differences repaired while the spec was unchanged (changes made by hand), by controller and kind of object",
+            drift_repaired.clone(),
+        );
+        registry.register(
             "reconcile_duration_seconds",
             "Reconcile duration",
             reconcile_duration.clone(),
@@ -156,6 +181,8 @@ impl Metrics {
             registry: Arc::new(registry),
             reconciles,
             reconcile_errors,
+            watch_errors,
+            drift_repaired,
             reconcile_duration,
             ceph_call_duration,
             ceph_writes,
@@ -183,6 +210,23 @@ impl Metrics {
             .get_or_create(&ErrorLabels {
                 controller: controller.to_string(),
                 category: category.to_string(),
+            })
+            .inc();
+    }
+
+    pub fn watch_failed(&self, controller: &str) {
+        self.watch_errors
+            .get_or_create(&ControllerLabels {
+                controller: controller.to_string(),
+            })
+            .inc();
+    }
+
+    pub fn drift(&self, controller: &str, what: &str) {
+        self.drift_repaired
+            .get_or_create(&DriftLabels {
+                controller: controller.to_string(),
+                what: what.to_string(),
             })
             .inc();
     }

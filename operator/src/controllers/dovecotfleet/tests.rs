@@ -613,3 +613,91 @@ async fn every_example_fleet_passes_doveconf() {
     }
     assert!(seen_fleets >= 2, "found {seen_fleets} example fleets");
 }
+
+/// Defect: the fleet controller bypassed the shared reconcile wrapper: no deadline, and
+/// `reconciles_total` counted only successes.
+#[tokio::test]
+async fn a_failed_reconcile_goes_through_the_shared_wrapper() {
+    use std::sync::{Arc, Mutex};
+
+    use crate::controllers::fake_api::FakeApi;
+    let api = FakeApi::builder()
+        .fail(
+            "/apis/mail.rbox.io/v1alpha1/namespaces/mail/mailpools/pool",
+            500,
+        )
+        .start();
+    let ctx = crate::controllers::Context::new(
+        api.client.clone(),
+        crate::runtime::metrics::Metrics::new(),
+        Some("mail".into()),
+    );
+    let fctx = Arc::new(super::FleetCtx {
+        events: crate::k8s::events::Events::new(api.client.clone(), "test"),
+        ctx: ctx.clone(),
+        checks: Mutex::default(),
+    });
+    let guard = Arc::new(kube::core::DeserializeGuard(Ok(fleet(""))));
+    let result = super::reconcile(guard, fctx).await;
+    assert!(result.is_err(), "{result:?}");
+    let text = ctx.metrics.encode();
+    assert!(
+        text.contains(r#"rbox_operator_reconciles_total{controller="dovecotfleet"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            r#"rbox_operator_reconcile_errors_total{controller="dovecotfleet",category="kube"} 1"#
+        ),
+        "{text}"
+    );
+}
+
+/// Issue 17: an owned object deleted by hand while the spec is unchanged is recreated (as
+/// before) and now reported: a Warning Event naming it and a metric by kind.
+#[tokio::test]
+async fn owned_objects_recreated_while_settled_are_reported_as_drift() {
+    use crate::controllers::fake_api::FakeApi;
+    use k8s_openapi::api::core::v1::ConfigMap;
+
+    let api = FakeApi::builder().start();
+    let ctx = crate::controllers::Context::new(
+        api.client.clone(),
+        crate::runtime::metrics::Metrics::new(),
+        Some("mail".into()),
+    );
+    let events = crate::k8s::events::Events::new(api.client.clone(), "test");
+
+    // The apply helper says when it had to create (the fake has no such ConfigMap).
+    let cms: kube::Api<ConfigMap> = kube::Api::namespaced(api.client.clone(), "mail");
+    let cm = owned(&fleet("")).config_map;
+    let (_, created) = crate::k8s::apply::apply_if_changed(&cms, cm).await.unwrap();
+    assert!(created);
+
+    let created = [("StatefulSet", "imap".to_string())];
+    // Never applied before (no status): creating is the operator's own work.
+    super::report_drift(&ctx, &events, &fleet(""), &created).await;
+    assert!(!ctx.metrics.encode().contains("drift_repaired_total{"));
+
+    let settled = fleet(
+        r#"
+status:
+  observedGeneration: 3
+  conditions:
+  - {type: Degraded, status: "False", reason: AsExpected, message: ok, lastTransitionTime: "2026-01-01T00:00:00Z"}
+"#,
+    );
+    super::report_drift(&ctx, &events, &settled, &created).await;
+    assert!(
+        ctx.metrics.encode().contains(
+            r#"rbox_operator_drift_repaired_total{controller="dovecotfleet",what="statefulset"} 1"#
+        ),
+        "{}",
+        ctx.metrics.encode()
+    );
+    let ev = api
+        .wait_for("the Event", |s| s.path.ends_with("/events"))
+        .await;
+    assert!(ev.body.contains("DriftRepaired"), "{}", ev.body);
+    assert!(ev.body.contains("StatefulSet imap"), "{}", ev.body);
+}

@@ -11,7 +11,6 @@ pub mod status;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
 use kube::core::DeserializeGuard;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::watcher;
@@ -19,7 +18,8 @@ use kube::{Api, ResourceExt};
 use tokio_util::sync::CancellationToken;
 
 use super::ceph_errors::Error;
-use super::instrument::{instrumented, now, object_key, retry};
+use super::instrument::{forget_backoff, instrumented, now, object_key, retry};
+use super::watch::{self, Started};
 use super::{Context, cluster_conn};
 use crate::api::MailCluster;
 use crate::k8s::apply::patch_status_if_changed;
@@ -34,21 +34,31 @@ pub struct ClusterCtx {
     pub events: Events,
 }
 
-pub async fn run(ctx: Context, token: CancellationToken) {
-    let api: Api<DeserializeGuard<MailCluster>> = match &ctx.watch_namespace {
-        Some(ns) => Api::namespaced(ctx.client.clone(), ns),
-        None => Api::all(ctx.client.clone()),
-    };
+pub async fn run(ctx: Context, token: CancellationToken, started: Started) {
+    let api: Api<DeserializeGuard<MailCluster>> = ctx.watched_api();
+    let forget_retries = forget_backoff(&ctx, CONTROLLER);
+    let connections = ctx.connections.clone();
+    let (objects, store) = watch::main_watch(
+        api,
+        watcher::Config::default().any_semantic(),
+        started,
+        move |gone| {
+            // A deleted MailCluster's librados connection (threads, monitor session) goes
+            // with it; MailPools on it fail with ClusterNotFound before connecting.
+            connections.forget_where(gone);
+            forget_retries(gone);
+        },
+    );
+    let metrics = ctx.metrics.clone();
     let cctx = Arc::new(ClusterCtx {
         events: Events::new(ctx.client.clone(), "rbox-operator/mailcluster"),
         base: ctx,
     });
-    Controller::new(api, watcher::Config::default().any_semantic())
+    let results = Controller::for_stream(objects, store)
         .trigger_backoff(crate::runtime::watch_backoff::WatchBackoff::default())
         .graceful_shutdown_on(async move { token.cancelled().await })
-        .run(reconcile, error_policy, cctx)
-        .for_each(|_| futures::future::ready(()))
-        .await;
+        .run(reconcile, error_policy, cctx);
+    watch::drain(CONTROLLER, metrics, results).await;
 }
 
 async fn reconcile(
@@ -118,13 +128,5 @@ fn error_policy(
     _err: &Error,
     ctx: Arc<ClusterCtx>,
 ) -> Action {
-    let key = match &obj.0 {
-        Ok(mc) => object_key(mc),
-        Err(i) => format!(
-            "{}/{}",
-            i.metadata.namespace.as_deref().unwrap_or(""),
-            i.metadata.name.as_deref().unwrap_or("")
-        ),
-    };
-    retry(&ctx.base, &key)
+    retry(&ctx.base, CONTROLLER, &object_key(obj.as_ref()))
 }

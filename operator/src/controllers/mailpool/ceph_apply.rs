@@ -12,7 +12,7 @@ use rbox_core::store::{read_cfg, write_cfg};
 
 use crate::ceph::observe::{ObservedPool, PoolUsage};
 use crate::ceph::pool::{DesiredPool, Layout, Observed, plan_pool, track_parameters};
-use crate::ceph::user::{self, UserInfo};
+use crate::ceph::user::{self, UserAction, UserInfo};
 use crate::ceph::{Admin, CephError, MonClient};
 use crate::controllers::ceph_errors::Error;
 use crate::runtime::metrics::Metrics;
@@ -30,6 +30,8 @@ pub struct PoolRecord {
     pub managed_parameters: BTreeMap<String, String>,
     /// The commands this reconcile sent (empty in steady state).
     pub writes: usize,
+    /// What they were, one line each (`MonCmd::describe`: never key material).
+    pub sent: Vec<String>,
 }
 
 /// What the previous status says about a pool (same name only).
@@ -111,6 +113,7 @@ pub async fn ensure_pools<M: MonClient>(
             adopted: observed.is_some_and(|p| p.owner.is_none() || p.owner != d.owner),
             managed_parameters: from_opt(&baseline),
             writes: plan.commands.len(),
+            sent: plan.commands.iter().map(|c| c.describe()).collect(),
         });
     }
     if !created.is_empty() {
@@ -158,22 +161,33 @@ pub async fn wait_active<M: MonClient>(
     }
 }
 
+/// What [`ensure_cfg`] found and did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CfgWrite {
+    /// It was as desired: nothing written.
+    Same,
+    /// It was missing and was written.
+    Created,
+    /// It differed (in keys that may change) and was rewritten.
+    Rewritten,
+}
+
 /// Write `rbox_cfg` when it is missing or differs; refuse to rewrite layout keys under an
-/// existing config. Returns whether it wrote.
+/// existing config.
 pub async fn ensure_cfg(
     backend: &dyn Backend,
     pool: &str,
     object: &str,
     desired: &RboxConfig,
     metrics: Option<&Metrics>,
-) -> Result<bool, Error> {
+) -> Result<CfgWrite, Error> {
     let started = Instant::now();
     let current = read_cfg(backend, pool, object).await?;
     if let Some(m) = metrics {
         m.ceph_call("rbox_cfg read", started.elapsed());
     }
-    match current {
-        Some(c) if &c == desired => return Ok(false),
+    let outcome = match current {
+        Some(c) if &c == desired => return Ok(CfgWrite::Same),
         Some(c) => {
             let conflicts = layout_conflicts(&c, desired);
             if !conflicts.is_empty() {
@@ -182,40 +196,43 @@ pub async fn ensure_cfg(
                     conflicts.join(", ")
                 )));
             }
+            CfgWrite::Rewritten
         }
-        None => {}
-    }
+        None => CfgWrite::Created,
+    };
     if let Some(m) = metrics {
         m.ceph_write("rbox_cfg write");
     }
     write_cfg(backend, pool, object, desired).await?;
-    Ok(true)
+    Ok(outcome)
 }
 
-/// Create, correct or rotate the Dovecot user; returns it as Ceph has it afterwards.
+/// Create, correct or rotate the Dovecot user; returns it as Ceph has it afterwards, and what
+/// was done.
 pub async fn ensure_user<M: MonClient>(
     admin: &Admin<M>,
     entity: &str,
     caps: &[(String, String)],
     rotate: bool,
-) -> Result<UserInfo, Error> {
+) -> Result<(UserInfo, UserAction), Error> {
     let current = admin.user(entity).await?;
     let action = user::plan_user(current.as_ref(), caps, rotate);
     let cmds = user::commands(&action, entity, caps);
     if cmds.is_empty()
         && let Some(u) = current
     {
-        return Ok(u);
+        return Ok((u, action));
     }
     tracing::info!(entity, ?action, "applying cephx user");
     admin.apply(&cmds).await?;
-    admin.user(entity).await?.ok_or_else(|| {
+    let user = admin.user(entity).await?.ok_or_else(|| {
         Error::Ceph(CephError::Command {
             prefix: "auth get".into(),
             errno: -2,
             message: format!("{entity} missing right after it was created"),
         })
-    })
+    })?;
+    Ok((user, action))
 }
 
 /// Usage, PG states and large-omap objects of one pool.

@@ -20,26 +20,28 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use kube::api::PartialObjectMeta;
 use kube::core::DeserializeGuard;
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::reflector::ObjectRef;
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::{Api, ResourceExt};
 use rbox_core::backend::Backend;
 use tokio_util::sync::CancellationToken;
 
 use super::ceph_errors::Error;
-use super::instrument::{instrumented, now, object_key, retry};
+use super::instrument::{forget_backoff, instrumented, now, object_key, retry};
+use super::watch::{self, Gone, Started};
 use super::{Context, cluster_conn};
 use crate::api::{MailCluster, MailPool, PoolStatus, ROTATE_KEY_ANNOTATION};
-use crate::ceph::user::dovecot_caps;
+use crate::ceph::user::{UserAction, dovecot_caps};
 use crate::ceph::{Admin, MonClient};
 use crate::k8s::apply::{patch_status_if_changed, with_timeout};
 use crate::k8s::events::Events;
 use crate::runtime::metrics::PoolLabels;
 use ceph_apply::PoolMemory;
+use status::Drift;
 
 pub const CONTROLLER: &str = "mailpool";
 /// A reconcile that creates pools waits for their PGs (up to 60 s) and runs a canary.
@@ -79,31 +81,50 @@ impl PoolCtx {
     }
 
     fn forget(&self, mp: &MailPool) {
+        let key = object_key(mp);
+        self.forget_where(&|k| k == key);
+    }
+
+    /// Forget the canary times of MailPools that are gone.
+    fn forget_where(&self, gone: Gone<'_>) {
         self.canary_last
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .remove(&object_key(mp));
+            .retain(|k, _| !gone(k));
     }
 }
 
-pub async fn run(ctx: Context, token: CancellationToken) {
-    let api: Api<DeserializeGuard<MailPool>> = match &ctx.watch_namespace {
-        Some(ns) => Api::namespaced(ctx.client.clone(), ns),
-        None => Api::all(ctx.client.clone()),
-    };
+pub async fn run(ctx: Context, token: CancellationToken, started: Started) {
+    let api: Api<DeserializeGuard<MailPool>> = ctx.watched_api();
     let owned = watcher::Config::default().labels(&format!(
         "{}={}",
         build::MANAGED_BY.0,
         build::MANAGED_BY.1
     ));
-    let secrets: Api<Secret> = ctx.watched_api();
+    // Metadata only (`PartialObjectMeta` makes kube ask the API server for no more): the
+    // owner reference is all the trigger needs, and keyring values must not sit in operator
+    // memory.
+    let secrets: Api<PartialObjectMeta<Secret>> = ctx.watched_api();
     let config_maps: Api<ConfigMap> = ctx.watched_api();
-    let clusters: Api<MailCluster> = ctx.watched_api();
+    // Guarded: one malformed MailCluster must not stop the changes of every other one from
+    // reaching their MailPools (an unguarded list fails as a whole).
+    let clusters: Api<DeserializeGuard<MailCluster>> = ctx.watched_api();
+    let metrics = ctx.metrics.clone();
     let pctx = Arc::new(PoolCtx::new(ctx));
-    let controller = Controller::new(api, watcher::Config::default().any_semantic())
+    let forget_retries = forget_backoff(&pctx.base, CONTROLLER);
+    let forget_ctx = pctx.clone();
+    let (objects, store) = watch::main_watch(
+        api,
+        watcher::Config::default().any_semantic(),
+        started,
+        move |gone| {
+            forget_retries(gone);
+            forget_ctx.forget_where(gone);
+        },
+    );
+    let controller = Controller::for_stream(objects, store.clone())
         .trigger_backoff(crate::runtime::watch_backoff::WatchBackoff::default());
-    let store = controller.store();
-    controller
+    let results = controller
         .owns(secrets, owned.clone())
         .owns(config_maps, owned)
         // A MailCluster that changes (new monitors, new key, new rbox settings) re-reconciles
@@ -111,25 +132,31 @@ pub async fn run(ctx: Context, token: CancellationToken) {
         .watches(
             clusters,
             watcher::Config::default(),
-            move |mc: MailCluster| {
-                let ns = mc.namespace();
-                let name = mc.name_any();
-                store
-                    .state()
-                    .into_iter()
-                    .filter_map(|g| match &g.0 {
-                        Ok(mp) if mp.namespace() == ns && mp.spec.cluster_ref.name == name => {
-                            Some(ObjectRef::new(&mp.name_any()).within(ns.as_deref().unwrap_or("")))
-                        }
-                        _ => None,
-                    })
-                    .collect::<Vec<_>>()
-            },
+            move |mc: DeserializeGuard<MailCluster>| pools_of_cluster(&store, &mc),
         )
         .graceful_shutdown_on(async move { token.cancelled().await })
-        .run(reconcile, error_policy, pctx)
-        .for_each(|_| futures::future::ready(()))
-        .await;
+        .run(reconcile, error_policy, pctx);
+    watch::drain(CONTROLLER, metrics, results).await;
+}
+
+/// The (well-formed) MailPools that reference the MailCluster `mc` (well-formed or not: a
+/// malformed one still has a name).
+fn pools_of_cluster(
+    store: &Store<DeserializeGuard<MailPool>>,
+    mc: &DeserializeGuard<MailCluster>,
+) -> Vec<ObjectRef<DeserializeGuard<MailPool>>> {
+    let ns = mc.namespace();
+    let name = mc.name_any();
+    store
+        .state()
+        .into_iter()
+        .filter_map(|g| match &g.0 {
+            Ok(mp) if mp.namespace() == ns && mp.spec.cluster_ref.name == name => {
+                Some(ObjectRef::new(&mp.name_any()).within(ns.as_deref().unwrap_or("")))
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 async fn reconcile(
@@ -151,15 +178,7 @@ async fn reconcile(
 }
 
 fn error_policy(obj: Arc<DeserializeGuard<MailPool>>, _err: &Error, ctx: Arc<PoolCtx>) -> Action {
-    let key = match &obj.0 {
-        Ok(mp) => object_key(mp),
-        Err(i) => format!(
-            "{}/{}",
-            i.metadata.namespace.as_deref().unwrap_or(""),
-            i.metadata.name.as_deref().unwrap_or("")
-        ),
-    };
-    retry(&ctx.base, &key)
+    retry(&ctx.base, CONTROLLER, &object_key(obj.as_ref()))
 }
 
 async fn reconcile_pool(cached: &MailPool, ctx: &PoolCtx) -> Result<Action, Error> {
@@ -187,6 +206,7 @@ async fn reconcile_pool(cached: &MailPool, ctx: &PoolCtx) -> Result<Action, Erro
             if changed {
                 tracing::debug!(mailpool = %key, changed = ?status_diff(mp.status.as_ref(), &st), "status written");
             }
+            report_drift(&ctx.events, mp, &applied.drift).await;
             if changed && let Some(msg) = failed_canary {
                 ctx.events.warning(mp, "CanaryFailed", "Canary", msg).await;
             }
@@ -305,9 +325,19 @@ pub async fn converge<M: MonClient>(
         ],
     )
     .await?;
+    let settled = settled(mp, &data.name, &index.name);
+    let mut drift = Vec::new();
+    if settled {
+        for r in records.iter().filter(|r| !r.sent.is_empty()) {
+            drift.push(Drift {
+                what: "pool",
+                detail: format!("pool {} differed: {}", r.name, r.sent.join("; ")),
+            });
+        }
+    }
     let cfg = build::rbox_config(&mc.spec.rbox)?;
     let cfg_object = &mc.spec.rbox.cfg_object_name;
-    ceph_apply::ensure_cfg(
+    let cfg_write = ceph_apply::ensure_cfg(
         backend.as_ref(),
         &data.name,
         cfg_object,
@@ -315,20 +345,71 @@ pub async fn converge<M: MonClient>(
         Some(&ctx.metrics),
     )
     .await?;
+    // A rewrite follows the MailCluster's rbox settings (not part of this spec): only a
+    // missing object is drift.
+    if settled && cfg_write == ceph_apply::CfgWrite::Created {
+        drift.push(Drift {
+            what: "rbox_cfg",
+            detail: format!("{cfg_object} was missing from pool {}", data.name),
+        });
+    }
 
     let entity = build::dovecot_entity(mp);
     let caps = dovecot_caps(&data.name, &index.name);
     let requested = mp.annotations().get(ROTATE_KEY_ANNOTATION).cloned();
     let rotate = requested.is_some() && requested != prev.and_then(|p| p.key_rotation.clone());
-    let user = ceph_apply::ensure_user(admin, &entity, &caps, rotate).await?;
+    let (user, action) = ceph_apply::ensure_user(admin, &entity, &caps, rotate).await?;
+    if settled {
+        match action {
+            UserAction::Create => drift.push(Drift {
+                what: "cephx_user",
+                detail: format!("cephx user {entity} was missing (recreated with a new key)"),
+            }),
+            UserAction::FixCaps => drift.push(Drift {
+                what: "cephx_user",
+                detail: format!("the caps of cephx user {entity} differed"),
+            }),
+            UserAction::Nothing | UserAction::Rotate => {}
+        }
+    }
 
     let ns = mp.namespace().unwrap_or_default();
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &ns);
     let config_maps: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), &ns);
     let secret = build::keyring_secret(mp, &entity, &user.key);
     let conf = build::ceph_conf_map(mp, mon_host, &entity, (&data.name, &index.name));
-    objects::apply_if_changed(&secrets, &secret).await?;
-    objects::apply_if_changed(&config_maps, &conf).await?;
+    let written = [
+        (
+            "secret",
+            "Secret",
+            &secret.metadata.name,
+            objects::apply_if_changed(&secrets, &secret).await?,
+        ),
+        (
+            "configmap",
+            "ConfigMap",
+            &conf.metadata.name,
+            objects::apply_if_changed(&config_maps, &conf).await?,
+        ),
+    ];
+    // New content follows a rotated key or new monitors: only a deleted object or our
+    // labels/owner references changed are drift.
+    for (what, kind, name, w) in written {
+        let name = name.as_deref().unwrap_or_default();
+        let detail = match w {
+            objects::Written::Created => format!("{kind} {name} was missing"),
+            objects::Written::MetadataRepaired => {
+                format!("the labels or owner references of {kind} {name} differed")
+            }
+            objects::Written::Same | objects::Written::ContentUpdated => continue,
+        };
+        if settled {
+            drift.push(Drift { what, detail });
+        }
+    }
+    for d in &drift {
+        ctx.metrics.drift(CONTROLLER, d.what);
+    }
 
     // Usage and PG states are reports, not requirements: a failure to read them leaves the
     // previous values.
@@ -376,7 +457,41 @@ pub async fn converge<M: MonClient>(
         },
         canary,
         quota_warning_percent: mc.spec.health.quota_warning_percent,
+        drift,
     })
+}
+
+/// Did the last reconcile converge this very spec? Then whatever differs now was changed
+/// behind the operator's back. (A new generation, a first reconcile, a failed one or renamed
+/// pools: differences are the operator's own work.)
+fn settled(mp: &MailPool, data: &str, index: &str) -> bool {
+    let Some(st) = mp.status.as_ref() else {
+        return false;
+    };
+    let pools_ready = st
+        .conditions
+        .iter()
+        .any(|c| c.type_ == crate::api::conditions::POOLS_READY && c.status == "True");
+    pools_ready
+        && st.observed_generation.is_some()
+        && st.observed_generation == mp.metadata.generation
+        && st.data_pool.as_ref().is_some_and(|p| p.name == data)
+        && st.index_pool.as_ref().is_some_and(|p| p.name == index)
+}
+
+/// Say what drift was repaired: a Warning Event on the MailPool (and a log line), so an
+/// operator learns that someone or something changes the platform by hand.
+async fn report_drift(events: &Events, mp: &MailPool, drift: &[Drift]) {
+    if drift.is_empty() {
+        return;
+    }
+    let note: Vec<&str> = drift.iter().map(|d| d.detail.as_str()).collect();
+    let note = format!(
+        "repaired changes made outside the operator: {}",
+        note.join("; ")
+    );
+    tracing::warn!(mailpool = %object_key(mp), %note, "drift repaired");
+    events.warning(mp, "DriftRepaired", "Reconcile", note).await;
 }
 
 #[cfg(test)]

@@ -38,17 +38,31 @@ impl Managed for ConfigMap {
     }
 }
 
-/// Read, compare, and apply only on a difference. Returns whether it wrote.
-pub async fn apply_if_changed<K>(api: &Api<K>, want: &K) -> Result<bool, Error>
+/// What [`apply_if_changed`] found and did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Written {
+    /// As desired: nothing written.
+    Same,
+    /// It did not exist.
+    Created,
+    /// Our labels or owner references were changed or removed.
+    MetadataRepaired,
+    /// The content differed (a rotated key, new monitors, or a hand edit).
+    ContentUpdated,
+}
+
+/// Read, compare, and apply only on a difference.
+pub async fn apply_if_changed<K>(api: &Api<K>, want: &K) -> Result<Written, Error>
 where
     K: Resource + Managed + Clone + Debug + Serialize + DeserializeOwned,
 {
     let name = want.meta().name.clone().unwrap_or_default();
-    if let Some(have) = with_timeout(api.get_opt(&name)).await?
-        && have.same(want)
-    {
-        return Ok(false);
-    }
+    let outcome = match with_timeout(api.get_opt(&name)).await? {
+        Some(have) if have.same(want) => return Ok(Written::Same),
+        Some(have) if !meta_same(&have, want) => Written::MetadataRepaired,
+        Some(_) => Written::ContentUpdated,
+        None => Written::Created,
+    };
     apply(api, want).await?;
-    Ok(true)
+    Ok(outcome)
 }

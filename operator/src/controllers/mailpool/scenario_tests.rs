@@ -235,6 +235,148 @@ async fn rotation_replaces_the_key_and_updates_only_the_secret() {
     assert!(String::from_utf8_lossy(&secret).contains(&base64_of(&new_key)));
 }
 
+/// Issue 17: changes made behind the operator's back (the Dovecot cephx user deleted, a quota
+/// set on a pool, `rbox_cfg` removed, the ceph.conf ConfigMap deleted) are repaired as
+/// before, and now also reported: each one named, and counted by kind.
+#[tokio::test]
+async fn drift_is_repaired_and_reported() {
+    use rbox_core::backend::ObjectLocation;
+
+    use crate::ceph::command;
+    let Mock { ctx, store, .. } = mock();
+    let fake = FakeMon::new();
+    let admin = Admin::new(fake.clone(), None);
+    let backend: Arc<dyn Backend> =
+        Arc::new(MemoryBackend::with_pools(&["mail-data", "mail-index"]));
+    let mut mp = mailpool();
+    let mc = mailcluster();
+    let applied = converge(&mp, &mc, &ctx, "m", &admin, backend.clone(), false)
+        .await
+        .unwrap();
+    assert_eq!(applied.drift, [], "a first reconcile is not drift");
+    mp.status = Some(super::status::build(
+        None,
+        Some(1),
+        &applied,
+        crate::controllers::instrument::now(),
+    ));
+    let applied = converge(&mp, &mc, &ctx, "m", &admin, backend.clone(), false)
+        .await
+        .unwrap();
+    assert_eq!(applied.drift, [], "steady state is not drift");
+
+    // By hand, as a new user tried it.
+    admin
+        .apply(&[
+            command::auth_del("client.rbox.ns.mail"),
+            command::pool_set_quota("mail-index", "max_bytes", 1 << 20),
+        ])
+        .await
+        .unwrap();
+    backend
+        .remove(&ObjectLocation::new("mail-data", "", "rbox_cfg"))
+        .await
+        .unwrap();
+    store
+        .lock()
+        .unwrap()
+        .remove("/api/v1/namespaces/ns/configmaps/mail-ceph-conf");
+
+    let applied = converge(&mp, &mc, &ctx, "m", &admin, backend.clone(), false)
+        .await
+        .unwrap();
+    let whats: Vec<&str> = applied.drift.iter().map(|d| d.what).collect();
+    assert_eq!(
+        whats,
+        ["pool", "rbox_cfg", "cephx_user", "configmap"],
+        "{:#?}",
+        applied.drift
+    );
+    assert!(
+        applied.drift[0].detail.contains("mail-index"),
+        "{:?}",
+        applied.drift[0]
+    );
+    assert!(
+        applied.drift[0].detail.contains("set-quota"),
+        "{:?}",
+        applied.drift[0]
+    );
+    assert!(
+        fake.user_key("client.rbox.ns.mail").is_some(),
+        "the user is back"
+    );
+    assert_eq!(fake.pool("mail-index").unwrap()["quota_max_bytes"], 0);
+    let text = ctx.metrics.encode();
+    for what in whats {
+        assert!(
+            text.contains(&format!(
+                r#"rbox_operator_drift_repaired_total{{controller="mailpool",what="{what}"}} 1"#
+            )),
+            "{text}"
+        );
+    }
+}
+
+/// A changed spec is the operator's own work, not drift.
+#[tokio::test]
+async fn a_spec_change_is_not_drift() {
+    let Mock { ctx, .. } = mock();
+    let fake = FakeMon::new();
+    let admin = Admin::new(fake.clone(), None);
+    let backend: Arc<dyn Backend> =
+        Arc::new(MemoryBackend::with_pools(&["mail-data", "mail-index"]));
+    let mut mp = mailpool();
+    let mc = mailcluster();
+    let applied = converge(&mp, &mc, &ctx, "m", &admin, backend.clone(), false)
+        .await
+        .unwrap();
+    mp.status = Some(super::status::build(
+        None,
+        Some(1),
+        &applied,
+        crate::controllers::instrument::now(),
+    ));
+    mp.spec.index.quota = Some(serde_json::from_value(json!({"maxBytes": "1Mi"})).unwrap());
+    mp.metadata.generation = Some(2);
+    let applied = converge(&mp, &mc, &ctx, "m", &admin, backend, false)
+        .await
+        .unwrap();
+    assert!(applied.records[1].writes > 0, "the new quota was set");
+    assert_eq!(applied.drift, []);
+    assert!(!ctx.metrics.encode().contains("drift_repaired_total{"));
+}
+
+/// The repaired drift reaches the user as one Warning Event naming each difference.
+#[tokio::test]
+async fn drift_is_reported_as_a_warning_event() {
+    use crate::controllers::fake_api::FakeApi;
+    let api = FakeApi::builder().start();
+    let events = crate::k8s::events::Events::new(api.client.clone(), "test");
+    let drift = [
+        super::Drift {
+            what: "cephx_user",
+            detail: "cephx user client.rbox.ns.mail was missing".into(),
+        },
+        super::Drift {
+            what: "rbox_cfg",
+            detail: "rbox_cfg was missing from pool mail-data".into(),
+        },
+    ];
+    super::report_drift(&events, &mailpool(), &drift).await;
+    let ev = api
+        .wait_for("the Event", |s| s.path.ends_with("/events"))
+        .await;
+    assert!(ev.body.contains(r#""type":"Warning""#), "{}", ev.body);
+    assert!(ev.body.contains("DriftRepaired"), "{}", ev.body);
+    assert!(
+        ev.body.contains("client.rbox.ns.mail was missing"),
+        "{}",
+        ev.body
+    );
+    assert!(ev.body.contains("rbox_cfg was missing"), "{}", ev.body);
+}
+
 fn base64_of(s: &str) -> String {
     // The Secret carries `key` base64-encoded; compare through k8s-openapi's own encoding.
     let v = serde_json::to_value(k8s_openapi::ByteString(s.as_bytes().to_vec())).unwrap();

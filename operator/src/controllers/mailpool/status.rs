@@ -34,6 +34,20 @@ pub struct Applied {
     /// The canary of this reconcile, if one was due.
     pub canary: Option<CanaryOutcome>,
     pub quota_warning_percent: u32,
+    /// What was found changed behind the operator's back and repaired (see [`Drift`]).
+    pub drift: Vec<Drift>,
+}
+
+/// A difference from the desired state found while the spec had not changed since the last
+/// converged reconcile: someone or something changed the platform by hand. Repaired, and
+/// reported (a Warning Event, `rbox_operator_drift_repaired_total`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Drift {
+    /// The kind of object, a metric label: `pool`, `cephx_user`, `rbox_cfg`, `secret`,
+    /// `configmap`.
+    pub what: &'static str,
+    /// What differed, for the Event.
+    pub detail: String,
 }
 
 /// Keep `old` unless `new` moved by more than `max(floor, 1 %)`.
@@ -348,6 +362,7 @@ mod tests {
             adopted: false,
             managed_parameters: BTreeMap::new(),
             writes: 0,
+            sent: Vec::new(),
         };
         let health = |stored| PoolHealth {
             usage: PoolUsage {
@@ -368,6 +383,7 @@ mod tests {
             key_rotation: None,
             canary,
             quota_warning_percent: 85,
+            drift: Vec::new(),
         }
     }
 
