@@ -616,9 +616,12 @@ async fn fleet_lifecycle() {
     .await;
     assert!(exists(&svcs, "imap-imap").await);
 
-    // 9. The MailPool's keyring Secret deleted: Degraded with a clear reason. The MailPool
-    //    controller recreates its Secret, so the condition may be short-lived: watch for it.
-    let seen = Arc::new(Mutex::new(None::<(String, String)>));
+    // 9. The MailPool's keyring Secret deleted. What must hold: the MailPool controller puts
+    //    a new Secret back, the running StatefulSet is never touched, the fleet ends
+    //    Degraded=False, and if the fleet saw the Secret missing at all (the MailPool
+    //    controller may restore it first: that is not a failure) it said exactly that. The
+    //    reason text itself is unit-tested (`missing_prerequisites_block_with_clear_reasons`).
+    let seen = Arc::new(Mutex::new(Vec::<(String, String)>::new()));
     let seen2 = seen.clone();
     let fleets2 = fleets.clone();
     let watch = tokio::spawn(async move {
@@ -628,40 +631,47 @@ async fn fleet_lifecycle() {
             if let watcher::Event::Apply(f) | watcher::Event::InitApply(f) = ev
                 && let Some((st, reason, msg)) = condition(&f, "Degraded")
                 && st == "True"
-                && reason == "KeyringSecretMissing"
             {
-                *seen2.lock().unwrap() = Some((reason, msg));
-                return;
+                seen2.lock().unwrap().push((reason, msg));
             }
         }
     });
-    tokio::time::sleep(Duration::from_secs(1)).await;
     let sts_gen = stss.get(FLEET).await.unwrap().metadata.generation;
+    let old_uid = secrets.get(&keyring_secret).await.unwrap().metadata.uid;
     secrets
         .delete(&keyring_secret, &DeleteParams::default())
         .await
         .unwrap();
-    let _ = tokio::time::timeout(WAIT, watch).await;
-    let (reason, msg) = seen
-        .lock()
-        .unwrap()
-        .clone()
-        .expect("Degraded=True with reason KeyringSecretMissing");
-    assert_eq!(reason, "KeyringSecretMissing");
-    assert!(
-        msg.contains(&format!("Secret {keyring_secret}")) && msg.contains("does not exist"),
-        "{msg}"
-    );
+    wait_for(
+        WAIT,
+        "the MailPool controller to recreate the keyring Secret",
+        || {
+            let (secrets, name, old_uid) = (&secrets, &keyring_secret, &old_uid);
+            async move {
+                let s = secrets.get_opt(name).await.ok().flatten()?;
+                (s.metadata.uid != *old_uid && s.metadata.deletion_timestamp.is_none())
+                    .then_some(())
+            }
+        },
+    )
+    .await;
+    fleet_until(&fleets, "Degraded=False after the Secret is back", |f| {
+        is(f, "Degraded", "False")
+    })
+    .await;
+    watch.abort();
+    for (reason, msg) in seen.lock().unwrap().iter() {
+        assert_eq!(reason, "KeyringSecretMissing", "{msg}");
+        assert!(
+            msg.contains(&format!("Secret {keyring_secret}")) && msg.contains("does not exist"),
+            "{msg}"
+        );
+    }
     assert_eq!(
         stss.get(FLEET).await.unwrap().metadata.generation,
         sts_gen,
         "the running StatefulSet changed"
     );
-    // Once the MailPool controller has put the Secret back, the fleet recovers.
-    fleet_until(&fleets, "Degraded=False after the Secret is back", |f| {
-        is(f, "Degraded", "False")
-    })
-    .await;
 
     // 10. Delete the fleet: the garbage collector removes everything it owned.
     fleets
