@@ -4,17 +4,7 @@
 # CLIENTS=10 ROUNDS=20 BIG=10000 by default (docs/benchmarks.md).
 source "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
 cd "$REPO_ROOT"
-[[ -n "${CEPH_CONF:-}" ]] || die "CEPH_CONF not set"
-cargo build -q --release --locked -p rbox-dovecot
-run=$(date +%s)
-export RBOX_PROFILE=release RBOX_POOL="bench-mail-$run" RBOX_INDEX_POOL="bench-index-$run"
-R="$RBOX_E2E_DIR/bench-imap-rbox-$run" M="$RBOX_E2E_DIR/bench-imap-maildir-$run"
-trap '"$E2E_ROOT/dovecot-rbox" down "$R"; "$E2E_ROOT/dovecot-rbox" down "$M"
-      for p in "$RBOX_POOL" "$RBOX_INDEX_POOL"; do
-        ceph --connect-timeout 15 osd pool rm "$p" "$p" --yes-i-really-really-mean-it >/dev/null 2>&1 || true
-      done' EXIT
-rport=$(source <("$E2E_ROOT/dovecot-rbox" up "$R" rbox) && echo "$RBOX_DC_IMAP_PORT")
-mport=$(source <("$E2E_ROOT/dovecot-rbox" up "$M" maildir) && echo "$RBOX_DC_IMAP_PORT")
+source "$E2E_ROOT/bench/dovecot-pair.sh" imap
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
-/usr/bin/python3 "$E2E_ROOT/bench/dovecot-imap.py" "$rport" "$mport"
+/usr/bin/python3 "$E2E_ROOT/bench/dovecot-imap.py" "$(pair_port IMAP "$R")" "$(pair_port IMAP "$M")"
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
