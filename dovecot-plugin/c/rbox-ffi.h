@@ -127,21 +127,22 @@ void rbox_rs_body_free(struct rbox_rs_body *body);
 int rbox_rs_mail_guid(struct rbox_rs_user *user, const unsigned char oid[16],
 		      char **guid_r, char **error_r);
 
-/* Remove expunged mails' objects (missing ones are fine) and their omap records. */
+/* Remove expunged mails' objects (missing ones are fine); returns once they are gone.
+   Their omap records are dropped by the queued mirror. */
 int rbox_rs_expunge(struct rbox_rs_user *user, const struct rbox_rs_mailbox *box,
 		    const struct rbox_rs_expunge *mails, size_t count,
 		    char **error_r);
 
-/* Mirror final flags/keywords into the omap index. */
+/* Queue final flags/keywords for the omap mirror (returns at once; only bad input fails). */
 int rbox_rs_set_flags(struct rbox_rs_user *user,
 		      const struct rbox_rs_mailbox *box,
 		      const struct rbox_rs_flags *mails, size_t count,
 		      char **error_r);
 
-/* Mirror a created or renamed mailbox into the omap index. */
+/* Queue a created or renamed mailbox for the omap mirror (returns at once). */
 int rbox_rs_mailbox_update(struct rbox_rs_user *user,
 			   const struct rbox_rs_mailbox *box, char **error_r);
-/* Forget a deleted mailbox in the omap index. */
+/* Queue a deleted mailbox for the omap mirror (returns at once). */
 int rbox_rs_mailbox_delete(struct rbox_rs_user *user,
 			   const struct rbox_rs_mailbox *box, char **error_r);
 

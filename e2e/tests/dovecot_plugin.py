@@ -62,17 +62,6 @@ def doveadm(*args):
     return out.stdout
 
 
-def wait_for(probe, seconds, what):
-    """Poll `probe` until it returns something truthy, or fail after `seconds`."""
-    deadline = time.monotonic() + seconds
-    while True:
-        got = probe()
-        if got:
-            return got
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
-
-
 def mailbox_guid(u, box):
     out = doveadm("mailbox", "status", "-u", u, "guid", box)
     return out.strip().split("=")[-1]
@@ -126,7 +115,7 @@ def test_append_fetch_format():
             ["rados", "-p", INDEX_POOL, "-N", ns, "listomapkeys", f"rbox.mbox.{mailbox_guid(u, 'INBOX')}"],
             capture_output=True, text=True, timeout=60,
         ).stdout.split()
-    keys = wait_for(lambda: (k := omap_keys()) and f"u.{uid:010d}" in k and k, 10, "omap record")
+    keys = poll("omap record", lambda: (k := omap_keys()) and f"u.{uid:010d}" in k and k, secs=10, step=0.05)
     assert f"u.{uid:010d}" in keys, keys
 
 
@@ -263,7 +252,7 @@ def test_doveadm_and_force_resync():
     m.logout()
     # The omap index follows the adoption: rbox fsck agrees with Dovecot (and so has
     # nothing to "repair" back). The mirror is written behind the commit: poll.
-    wait_for(lambda: rbox_fsck(ns)[0] == 0, 10, "rbox fsck clean after force-resync")
+    poll("rbox fsck clean after force-resync", lambda: rbox_fsck(ns)[0] == 0, secs=10, step=0.1)
     doveadm("expunge", "-u", u, "mailbox", "INBOX", "uid", "7")
     assert oid not in rados("-N", ns, "ls").split()
 

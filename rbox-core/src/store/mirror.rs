@@ -179,19 +179,18 @@ fn next_batch(jobs: &mut VecDeque<Job>) -> Vec<Job> {
     batch
 }
 
+/// A batch from [`next_batch`]: saves into one mailbox (merged into one insert), or one op.
 async fn apply(space: &Mailspace, ops: Vec<MirrorOp>) {
     let mut merged: Option<(ExternalMailbox, Vec<(u32, MailRecord)>)> = None;
     for op in ops {
-        match op {
-            MirrorOp::Saves { mailbox, records } => match &mut merged {
-                Some((_, all)) => all.extend(records),
-                None => merged = Some((mailbox, records)),
-            },
-            // Errors are logged where they happen; fsck repairs what a failure left.
-            other => apply_one(space, other).await,
+        match (op, &mut merged) {
+            (MirrorOp::Saves { records, .. }, Some((_, all))) => all.extend(records),
+            (MirrorOp::Saves { mailbox, records }, None) => merged = Some((mailbox, records)),
+            (other, _) => apply_one(space, other).await,
         }
     }
     if let Some((mailbox, records)) = merged {
+        // Errors are logged where they happen; fsck repairs what a failure left.
         let _ = space.index_external_saves(&mailbox, &records).await;
     }
 }
@@ -202,6 +201,7 @@ async fn apply_one(space: &Mailspace, op: MirrorOp) {
             let _ = space.index_external_saves(&mailbox, &records).await;
             return;
         }
+        // Logged by unindex_external itself.
         MirrorOp::Expunges { mailbox, mails } => {
             let _ = space.unindex_external(&mailbox, &mails).await;
             return;
